@@ -1,0 +1,40 @@
+/** Sidecar families: what the ingest API, webhooks and the job table accepted, refused and evicted. */
+import { counter, gauge } from './family.js';
+
+export const ingestEvents = counter({
+  name: 'pipemeter_ingest_events_total',
+  help: 'Events received by the sidecar, by source and outcome (accepted or rejected).',
+  labels: ['source', 'outcome'],
+  domain: 'sidecar',
+  values: { outcome: ['accepted', 'rejected'] },
+});
+
+export const ingestRejected = counter({
+  name: 'pipemeter_ingest_rejected_total',
+  help: 'Events or requests the sidecar refused, by source and reason.',
+  labels: ['source', 'reason'],
+  domain: 'sidecar',
+});
+
+export const webhookDuplicates = counter({
+  name: 'pipemeter_webhook_duplicates_total',
+  help: 'Webhook deliveries dropped because the same event was already applied.',
+  labels: ['pipeline'],
+  domain: 'sidecar',
+});
+
+export const jobsTracked = gauge({
+  name: 'pipemeter_jobs_tracked',
+  help: 'Jobs held in the sidecar\'s in-flight job table.',
+  labels: ['pipeline'],
+  domain: 'sidecar',
+});
+
+export const jobsEvicted = counter({
+  name: 'pipemeter_jobs_evicted_total',
+  help: 'Jobs removed from the in-flight job table without finishing, by reason (ttl or capacity).',
+  labels: ['pipeline', 'reason'],
+  domain: 'sidecar',
+});
+
+export const sidecarFamilies = [ingestEvents, ingestRejected, webhookDuplicates, jobsTracked, jobsEvicted] as const;

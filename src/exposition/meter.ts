@@ -1,0 +1,99 @@
+/** The public meter: the core meter plus exposition (text for any transport, an express router, a standalone server). */
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Router } from 'express';
+import { MeterCore, type MeterOptions } from '../meter/meter.js';
+import { type RenderFn, serveMetrics } from './handler.js';
+import { type Format, renderFamilies, renderRegistry } from './render.js';
+
+export interface MetricsOptions {
+  /** OpenMetrics 1.0 (with exemplars and `# EOF`) instead of text 0.0.4. */
+  openMetrics?: boolean;
+}
+
+export interface ServeOptions {
+  port?: number;
+  /** Default: every interface, as exporters do, so Prometheus can scrape it. */
+  host?: string;
+  path?: string;
+}
+
+export interface MetricsServer {
+  readonly server: Server;
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export class Meter extends MeterCore {
+  /** metrics renders every family (pipemeter's, then meter.registry's) as exposition text. */
+  async metrics(opts: MetricsOptions = {}): Promise<string> {
+    return this.render(opts.openMetrics ? 'openmetrics' : 'text');
+  }
+
+  /** render is the format-level entry the handlers use. */
+  readonly render: RenderFn = async (format: Format) => {
+    const registry = renderRegistry(await this.registry.getMetricsAsJSON(), format);
+    const ours = renderFamilies(this.allFamilies(), format);
+    return format === 'openmetrics' ? ours + registry + '# EOF\n' : ours + registry;
+  };
+
+  /** router returns an express router answering GET /metrics (or `path`) with content negotiation. */
+  router(opts: { path?: string } = {}): Router {
+    const r = Router();
+    r.get(opts.path ?? '/metrics', (req, res) => {
+      void serveMetrics(req, res, this.render);
+    });
+    return r;
+  }
+
+  /** serve starts a standalone HTTP server for /metrics; resolves once it listens. */
+  async serve(opts: ServeOptions = {}): Promise<MetricsServer> {
+    const path = opts.path ?? '/metrics';
+    const server = createServer((req, res) => {
+      const url = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.statusCode = 405;
+        res.setHeader('Allow', 'GET, HEAD');
+        res.end();
+      } else if (url === path) {
+        void serveMetrics(req, res, this.render);
+      } else if (url === '/') {
+        res.setHeader('Content-Type', 'text/html; charset=utf-8');
+        res.end(`<!doctype html><html><head><title>${escapeHtml(this.service)} metrics</title></head><body><h1>${escapeHtml(this.service)}</h1><p><a href="${path}">Metrics</a></p></body></html>\n`);
+      } else {
+        res.statusCode = 404;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.end(`not found; metrics are at ${path}\n`);
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 9464, opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const host = opts.host ?? 'localhost';
+    return {
+      server,
+      port,
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}${path}`,
+      close: () =>
+        new Promise<void>((resolve, reject) => {
+          server.close((err) => (err ? reject(err) : resolve()));
+          server.closeAllConnections();
+        }),
+    };
+  }
+}
+
+/** createMeter makes a meter that owns its registry: two meters in one process never collide. */
+export function createMeter(opts: MeterOptions = {}): Meter {
+  return new Meter(opts);
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

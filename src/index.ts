@@ -1,0 +1,17 @@
+/** pipemeter's public entry: re-exports only. */
+export { createMeter, Meter } from './exposition/meter.js';
+export type { MetricsOptions, MetricsServer, ServeOptions } from './exposition/meter.js';
+export type { MeterOptions, CustomFamilyOptions, HistogramOptions } from './meter/meter.js';
+export { PipemeterError } from './meter/errors.js';
+export type { InstrumentationErrorReason, Logger } from './meter/errors.js';
+export { Counter, Gauge, Histogram, BoundCounter, BoundGauge, BoundHistogram } from './meter/instruments.js';
+export type { ExemplarLabels } from './meter/instruments.js';
+export { Scraper } from './meter/scraper.js';
+export type { ScraperOptions, RunRecord } from './meter/scraper.js';
+export { Pipeline, Job } from './meter/pipeline.js';
+export type { JobOptions, FinishOptions, FinishedJob, Instant } from './meter/pipeline.js';
+export { sourceLabel } from './meter/source.js';
+export { negotiate } from './exposition/negotiate.js';
+export { CONTENT_TYPE } from './exposition/render.js';
+export type { Format } from './exposition/render.js';
+export * as catalog from './catalog/index.js';

@@ -1,0 +1,174 @@
+/** A family at run time: its series table, the series cap with its overflow series, expiry, and bound handles. */
+import type { FamilyDef } from '../catalog/index.js';
+import type { InstrumentationErrorReason } from './errors.js';
+import {
+  type CounterSeries,
+  type Exemplar,
+  type GaugeSeries,
+  type HistogramSeries,
+  type Series,
+  bucketIndex,
+  newCounterSeries,
+  newGaugeSeries,
+  newHistogramSeries,
+} from './series.js';
+
+/** The label value every label of an overflow series carries. */
+export const OVERFLOW = '__overflow__';
+
+/** OpenMetrics caps an exemplar's label set at 128 UTF-8 characters (names and values). */
+const EXEMPLAR_MAX_CHARS = 128;
+
+/** What a family reports back to its meter: ignored calls and folded series. */
+export interface FamilyContext {
+  error(reason: InstrumentationErrorReason): void;
+  overflow(family: string): void;
+}
+
+export type LabelSet<L extends string> = { readonly [K in L]: string };
+
+/** exemplarOf builds an exemplar, or undefined when its labels exceed the OpenMetrics limit. */
+export function exemplarOf(labels: Readonly<Record<string, string>>, value: number): Exemplar | undefined {
+  let chars = 0;
+  for (const k in labels) chars += k.length + labels[k]!.length;
+  if (chars > EXEMPLAR_MAX_CHARS) return undefined;
+  return { labels, value, timestamp: Date.now() / 1000 };
+}
+
+export class MetricFamily<L extends string = string> {
+  readonly def: FamilyDef<L>;
+  readonly name: string;
+  readonly labelNames: readonly L[];
+  readonly upperBounds: Float64Array;
+  readonly maxSeries: number;
+  readonly series = new Map<string, Series>();
+  overflowSeries: Series | undefined;
+  /** `# HELP`/`# TYPE` header lines, filled lazily by the renderer. */
+  rendered: Record<string, string> = {};
+  readonly ctx: FamilyContext;
+
+  constructor(def: FamilyDef<L>, opts: { maxSeries: number; buckets?: readonly number[] }, ctx: FamilyContext) {
+    this.def = def;
+    this.name = def.name;
+    this.labelNames = def.labels;
+    this.maxSeries = opts.maxSeries;
+    this.upperBounds = Float64Array.from(opts.buckets ?? def.buckets ?? []);
+    this.ctx = ctx;
+  }
+
+  private make(values: readonly string[]): Series {
+    switch (this.def.type) {
+      case 'counter':
+        return newCounterSeries(values);
+      case 'gauge':
+        return newGaugeSeries(values);
+      case 'histogram':
+        return newHistogramSeries(values, this.upperBounds.length);
+    }
+  }
+
+  /** seriesFor returns the series of these label values (in label order), creating it, or the overflow series past the cap. */
+  seriesFor(values: readonly string[]): Series {
+    const key = values.length === 1 ? values[0]! : values.join('\u0001');
+    let s = this.series.get(key);
+    if (s !== undefined) return s;
+    if (this.series.size >= this.maxSeries) {
+      this.ctx.overflow(this.name);
+      s = this.overflowSeries ??= this.make(this.labelNames.map(() => OVERFLOW));
+      return s;
+    }
+    s = this.make(values);
+    this.series.set(key, s);
+    return s;
+  }
+
+  /** seriesOf resolves a label object; undefined (and counted) when a label is missing or not a string. */
+  seriesOf(labels: LabelSet<L> | undefined): Series | undefined {
+    const names = this.labelNames;
+    if (names.length === 0) return this.seriesFor(names as readonly string[]);
+    if (labels === null || typeof labels !== 'object') {
+      this.ctx.error('invalid_labels');
+      return undefined;
+    }
+    if (names.length === 1) {
+      const v = labels[names[0]!];
+      if (typeof v !== 'string') return this.invalid();
+      const s = this.series.get(v);
+      return s !== undefined ? s : this.seriesFor([v]);
+    }
+    let key = '';
+    for (let i = 0; i < names.length; i++) {
+      const v = labels[names[i]!];
+      if (typeof v !== 'string') return this.invalid();
+      key = i === 0 ? v : key + '\u0001' + v;
+    }
+    const s = this.series.get(key);
+    if (s !== undefined) return s;
+    return this.seriesFor(names.map((n) => labels[n]));
+  }
+
+  private invalid(): undefined {
+    this.ctx.error('invalid_labels');
+    return undefined;
+  }
+
+  /** expireIdle drops series not written for ttlMs, checked at each call; pinned series stay. Returns how many went. */
+  expireIdle(nowMs: number, ttlMs: number): number {
+    let dropped = 0;
+    for (const [key, s] of this.series) {
+      if (s.dirty) {
+        s.dirty = false;
+        s.lastSeen = nowMs;
+      } else if (!s.pinned && nowMs - s.lastSeen >= ttlMs) {
+        this.series.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+}
+
+/** incCounter adds n to a counter series; a negative, non-finite or non-number n is ignored and counted. */
+export function incCounter(s: CounterSeries, n: number, ctx: FamilyContext, exemplar?: Readonly<Record<string, string>>): void {
+  if (typeof n === 'number' && n >= 0 && n < Infinity) {
+    s.value += n;
+    s.dirty = true;
+    if (exemplar !== undefined) s.exemplar = exemplarOf(exemplar, n) ?? s.exemplar;
+  } else {
+    ctx.error(typeof n === 'number' && n < 0 ? 'negative_increment' : 'invalid_value');
+  }
+}
+
+export function setGauge(s: GaugeSeries, v: number, ctx: FamilyContext): void {
+  if (typeof v === 'number' && v === v) {
+    s.value = v;
+    s.dirty = true;
+  } else ctx.error('invalid_value');
+}
+
+export function addGauge(s: GaugeSeries, n: number, ctx: FamilyContext): void {
+  if (typeof n === 'number' && n > -Infinity && n < Infinity) {
+    s.value += n;
+    s.dirty = true;
+  } else ctx.error('invalid_value');
+}
+
+/** observeHistogram records v; NaN, non-number and +-Infinity are ignored and counted. */
+export function observeHistogram(
+  s: HistogramSeries,
+  upperBounds: Float64Array,
+  v: number,
+  ctx: FamilyContext,
+  exemplar?: Readonly<Record<string, string>>,
+): void {
+  if (typeof v !== 'number' || !(v > -Infinity && v < Infinity)) {
+    ctx.error('invalid_value');
+    return;
+  }
+  const i = bucketIndex(upperBounds, v);
+  s.counts[i]!++;
+  s.sum += v;
+  s.count++;
+  s.dirty = true;
+  if (exemplar !== undefined) s.exemplars[i] = exemplarOf(exemplar, v) ?? s.exemplars[i];
+}

@@ -1,0 +1,144 @@
+/** Custom families as users see them: record by label values, or bind a label set once and record on the handle. */
+import {
+  type FamilyContext,
+  type LabelSet,
+  type MetricFamily,
+  addGauge,
+  incCounter,
+  observeHistogram,
+  setGauge,
+} from './family.js';
+import {
+  type CounterSeries,
+  type GaugeSeries,
+  type HistogramSeries,
+  newCounterSeries,
+  newGaugeSeries,
+  newHistogramSeries,
+} from './series.js';
+
+export type ExemplarLabels = Readonly<Record<string, string>>;
+
+/** BoundCounter holds its series cell: inc() is a field update, not a label lookup. */
+export class BoundCounter {
+  constructor(
+    readonly series: CounterSeries,
+    private readonly ctx: FamilyContext,
+  ) {}
+  inc(n = 1, exemplar?: ExemplarLabels): void {
+    incCounter(this.series, n, this.ctx, exemplar);
+  }
+  get value(): number {
+    return this.series.value;
+  }
+}
+
+export class BoundGauge {
+  constructor(
+    readonly series: GaugeSeries,
+    private readonly ctx: FamilyContext,
+  ) {}
+  set(v: number): void {
+    setGauge(this.series, v, this.ctx);
+  }
+  inc(n = 1): void {
+    addGauge(this.series, n, this.ctx);
+  }
+  dec(n = 1): void {
+    addGauge(this.series, -n, this.ctx);
+  }
+  setToCurrentTime(): void {
+    setGauge(this.series, Date.now() / 1000, this.ctx);
+  }
+  get value(): number {
+    return this.series.value;
+  }
+}
+
+export class BoundHistogram {
+  constructor(
+    readonly series: HistogramSeries,
+    private readonly upperBounds: Float64Array,
+    private readonly ctx: FamilyContext,
+  ) {}
+  observe(v: number, exemplar?: ExemplarLabels): void {
+    observeHistogram(this.series, this.upperBounds, v, this.ctx, exemplar);
+  }
+  /** startTimer returns a function that observes the seconds elapsed since, and returns them. */
+  startTimer(): (exemplar?: ExemplarLabels) => number {
+    const t0 = performance.now();
+    return (exemplar) => {
+      const s = (performance.now() - t0) / 1000;
+      this.observe(s, exemplar);
+      return s;
+    };
+  }
+}
+
+/**
+ * A handle for labels that were invalid gets a detached cell: its writes go nowhere, and the
+ * error was counted once when it was bound.
+ */
+abstract class Instrument<L extends string, B> {
+  private readonly bound = new Map<unknown, B>();
+  constructor(readonly family: MetricFamily<L>) {}
+  protected abstract bind(series: unknown): B;
+  /** labels returns the bound handle of this label set (cached); the series is pinned and never expires. */
+  labels(labels: LabelSet<L>): B {
+    const s = this.family.seriesOf(labels);
+    if (s === undefined) return this.bind(undefined);
+    let b = this.bound.get(s);
+    if (b === undefined) {
+      s.pinned = true;
+      b = this.bind(s);
+      this.bound.set(s, b);
+    }
+    return b;
+  }
+}
+
+export class Counter<L extends string = string> extends Instrument<L, BoundCounter> {
+  protected bind(series: CounterSeries | undefined): BoundCounter {
+    return new BoundCounter(series ?? newCounterSeries([]), this.family.ctx);
+  }
+  inc(labels: LabelSet<L>, n = 1, exemplar?: ExemplarLabels): void {
+    const s = this.family.seriesOf(labels);
+    if (s !== undefined) incCounter(s as CounterSeries, n, this.family.ctx, exemplar);
+  }
+}
+
+export class Gauge<L extends string = string> extends Instrument<L, BoundGauge> {
+  protected bind(series: GaugeSeries | undefined): BoundGauge {
+    return new BoundGauge(series ?? newGaugeSeries([]), this.family.ctx);
+  }
+  set(labels: LabelSet<L>, v: number): void {
+    const s = this.family.seriesOf(labels);
+    if (s !== undefined) setGauge(s as GaugeSeries, v, this.family.ctx);
+  }
+  inc(labels: LabelSet<L>, n = 1): void {
+    const s = this.family.seriesOf(labels);
+    if (s !== undefined) addGauge(s as GaugeSeries, n, this.family.ctx);
+  }
+  dec(labels: LabelSet<L>, n = 1): void {
+    this.inc(labels, -n);
+  }
+  /** remove drops one series, e.g. a gauge for something that no longer exists. */
+  remove(labels: LabelSet<L>): void {
+    const key = this.family.labelNames.map((n) => labels[n]).join('\u0001');
+    this.family.series.delete(key);
+  }
+}
+
+export class Histogram<L extends string = string> extends Instrument<L, BoundHistogram> {
+  protected bind(series: HistogramSeries | undefined): BoundHistogram {
+    return new BoundHistogram(
+      series ?? newHistogramSeries([], this.family.upperBounds.length),
+      this.family.upperBounds,
+      this.family.ctx,
+    );
+  }
+  observe(labels: LabelSet<L>, v: number, exemplar?: ExemplarLabels): void {
+    const s = this.family.seriesOf(labels);
+    if (s !== undefined) observeHistogram(s as HistogramSeries, this.family.upperBounds, v, this.family.ctx, exemplar);
+  }
+}

@@ -1,0 +1,43 @@
+/** Real binaries for tests: found on PATH, skipped with a reason on a laptop without them, required under CI=true. */
+import { spawnSync } from 'node:child_process';
+import { describe } from 'vitest';
+
+/** which returns the path of a binary on PATH, or undefined. */
+export function which(name: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  const p = r.stdout.trim();
+  return r.status === 0 && p !== '' ? p : undefined;
+}
+
+/**
+ * describeWithTools runs the suite when every binary is on PATH. Without them it skips and says
+ * why; under CI=true a missing binary fails the suite instead of skipping it.
+ */
+export function describeWithTools(tools: readonly string[], name: string, fn: () => void): void {
+  const missing = tools.filter((t) => which(t) === undefined);
+  if (missing.length === 0) {
+    describe(name, fn);
+    return;
+  }
+  const why = `needs ${missing.join(', ')} on PATH (Debian packages prometheus, prometheus-alertmanager)`;
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      throw new Error(`${name}: ${why}; under CI=true these tests must run, not skip`);
+    });
+    return;
+  }
+  console.warn(`skipping "${name}": ${why}`);
+  describe.skip(name, fn);
+}
+
+/** run runs a binary with optional stdin and returns its exit code and output. */
+export function run(cmd: string, args: readonly string[], opts: { input?: string; cwd?: string } = {}) {
+  const r = spawnSync(cmd, args, { input: opts.input, cwd: opts.cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** promtoolCheckMetrics lints exposition text with `promtool check metrics`; returns its findings (empty when clean). */
+export function promtoolCheckMetrics(text: string): { code: number; findings: string } {
+  const r = run('promtool', ['check', 'metrics'], { input: text });
+  return { code: r.code, findings: (r.stdout + r.stderr).trim() };
+}

@@ -5,8 +5,11 @@ export type MetricType = 'counter' | 'gauge' | 'histogram';
 /** Base units as OpenMetrics names them; the family name ends with `_<unit>` (before `_total`). */
 export type MetricUnit = 'seconds' | 'bytes' | 'ratio';
 
-/** Who emits a family, so generators and `check` know which families a target of a kind should have. */
-export type FamilyDomain = 'scraper' | 'pipeline' | 'self' | 'sidecar' | 'probe';
+/**
+ * Who emits a family, so generators and `check` know which families a target of a kind should have.
+ * `custom` is a family a user declares at run time; it is never in the catalog.
+ */
+export type FamilyDomain = 'scraper' | 'pipeline' | 'self' | 'sidecar' | 'probe' | 'custom';
 
 export interface FamilyDef<L extends string = string> {
   readonly name: string;

@@ -67,17 +67,24 @@ export class MetricFamily<L extends string = string> {
     }
   }
 
-  /** seriesFor returns the series of these label values (in label order), creating it, or the overflow series past the cap. */
-  seriesFor(values: readonly string[]): Series {
+  /**
+   * seriesFor returns the series of these label values (in label order), creating it, or the
+   * overflow series past the cap. `pin` keeps it from expiry: zero-initialised series must stay.
+   */
+  seriesFor(values: readonly string[], pin = false): Series {
     const key = values.length === 1 ? values[0]! : values.join('\u0001');
     let s = this.series.get(key);
-    if (s !== undefined) return s;
+    if (s !== undefined) {
+      if (pin) s.pinned = true;
+      return s;
+    }
     if (this.series.size >= this.maxSeries) {
       this.ctx.overflow(this.name);
       s = this.overflowSeries ??= this.make(this.labelNames.map(() => OVERFLOW));
       return s;
     }
     s = this.make(values);
+    s.pinned = pin;
     this.series.set(key, s);
     return s;
   }
@@ -114,6 +121,8 @@ export class MetricFamily<L extends string = string> {
 
   /** expireIdle drops series not written for ttlMs, checked at each call; pinned series stay. Returns how many went. */
   expireIdle(nowMs: number, ttlMs: number): number {
+    // pipemeter's own families count what was dropped; expiring them would hide exactly that.
+    if (this.def.domain === 'self') return 0;
     let dropped = 0;
     for (const [key, s] of this.series) {
       if (s.dirty) {

@@ -76,7 +76,7 @@ export class MeterCore {
       gauge: (def) => new Gauge(this.add(def, 'the pipemeter catalog')),
       histogram: (def) => new Histogram(this.add(def, 'the pipemeter catalog')),
     });
-    for (const reason of instrumentationErrorReasons) this.catalog.instrumentationErrors.family.seriesFor([reason]);
+    for (const reason of instrumentationErrorReasons) this.catalog.instrumentationErrors.family.seriesFor([reason], true);
     this.catalog.buildInfo.set({ version: VERSION }, 1);
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -105,11 +105,11 @@ export class MeterCore {
     if (!o.name?.endsWith('_total')) {
       throw new PipemeterError('E_FAMILY_NAME', `counter "${o.name}": counter names end in "_total"; name it "${o.name}_total"`);
     }
-    return new Counter(this.add(this.custom('counter', o), 'meter.counter()'));
+    return new Counter(this.add(this.custom('counter', o), 'meter.counter()', o.maxSeries));
   }
 
   gauge<const L extends string = never>(o: CustomFamilyOptions<L>): Gauge<L> {
-    return new Gauge(this.add(this.custom('gauge', o), 'meter.gauge()'));
+    return new Gauge(this.add(this.custom('gauge', o), 'meter.gauge()', o.maxSeries));
   }
 
   histogram<const L extends string = never>(o: HistogramOptions<L>): Histogram<L> {
@@ -117,7 +117,7 @@ export class MeterCore {
     if (!Array.isArray(b) || b.length === 0 || b.some((x, i) => !Number.isFinite(x) || (i > 0 && x <= b[i - 1]!))) {
       throw new PipemeterError('E_FAMILY_BUCKETS', `histogram "${o.name}": buckets must be finite upper bounds in increasing order, e.g. [0.1, 0.5, 1, 5]`);
     }
-    return new Histogram(this.add(this.custom('histogram', o), 'meter.histogram()'));
+    return new Histogram(this.add(this.custom('histogram', o), 'meter.histogram()', o.maxSeries));
   }
 
   /** families lists every family in registration order: the catalog's first, then custom ones. */
@@ -141,6 +141,9 @@ export class MeterCore {
     if (typeof name !== 'string' || !metricNameRe.test(name)) {
       throw new PipemeterError('E_FAMILY_NAME', `metric name "${name}" is not valid; use letters, digits and underscores, e.g. "cache_hits_total"`);
     }
+    if (type !== 'counter' && name.endsWith('_total')) {
+      throw new PipemeterError('E_FAMILY_NAME', `${type} "${name}": only counter names end in "_total"; drop the suffix or make it a counter`);
+    }
     if (typeof o.help !== 'string' || o.help.trim() === '') {
       throw new PipemeterError('E_FAMILY_HELP', `${name}: help is empty; say in one sentence what the family counts`);
     }
@@ -159,10 +162,10 @@ export class MeterCore {
       if (seen.has(l)) throw new PipemeterError('E_FAMILY_LABEL', `${name}: label "${l}" is listed twice`);
       seen.add(l);
     }
-    return { name, help: o.help, type, labels, domain: 'self', unit: o.unit, buckets: o.buckets };
+    return { name, help: o.help, type, labels, domain: 'custom', unit: o.unit, buckets: o.buckets };
   }
 
-  private add<L extends string>(def: FamilyDef<L>, owner: string): MetricFamily<L> {
+  private add<L extends string>(def: FamilyDef<L>, owner: string, maxSeries?: number): MetricFamily<L> {
     const prior = this.families.get(def.name);
     if (prior !== undefined) {
       throw new PipemeterError('E_FAMILY_DUPLICATE', `metric family "${def.name}" is already registered by ${prior.owner}; a second registration came from ${owner}. Use the first, or choose another name`);
@@ -171,8 +174,12 @@ export class MeterCore {
       throw new PipemeterError('E_FAMILY_DUPLICATE', `metric family "${def.name}" is already registered in meter.registry (prom-client); a second registration came from ${owner}`);
     }
     const o = this.overrides[def.name];
-    const custom = def as { maxSeries?: number };
-    const family = new MetricFamily(def, { maxSeries: o?.maxSeries ?? custom.maxSeries ?? this.maxSeries, buckets: o?.buckets }, this.ctx);
+    // pipemeter's own families are bounded by construction (one series per family, reason or version):
+    // a small meter-wide cap must not fold them, or the overflow counter would overflow into itself.
+    const cap = def.domain === 'self' ? Infinity : (o?.maxSeries ?? maxSeries ?? this.maxSeries);
+    const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets }, this.ctx);
+    // A family without labels has exactly one series: it starts at 0.
+    if (def.labels.length === 0) family.seriesFor([], true);
     this.families.set(def.name, { family: family as MetricFamily, owner });
     return family;
   }

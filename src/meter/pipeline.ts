@@ -67,8 +67,8 @@ export class Pipeline {
     this.durations = per((outcome) => c.pipelineJobDuration.labels({ pipeline, outcome }));
     this.e2e = per((outcome) => c.pipelineJobE2eDuration.labels({ pipeline, outcome }));
     for (const stage of opts.stages ?? []) {
-      for (const outcome of ['success', 'failure'] as const) c.pipelineStageDuration.family.seriesFor([pipeline, stage, outcome]);
-      c.pipelineJobFailures.family.seriesFor([pipeline, stage]);
+      for (const outcome of ['success', 'failure'] as const) c.pipelineStageDuration.family.seriesFor([pipeline, stage, outcome], true);
+      c.pipelineJobFailures.family.seriesFor([pipeline, stage], true);
     }
   }
 

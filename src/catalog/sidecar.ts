@@ -35,6 +35,26 @@ export const jobsEvicted = counter({
   help: 'Jobs removed from the in-flight job table without finishing, by reason (ttl or capacity).',
   labels: ['pipeline', 'reason'],
   domain: 'sidecar',
+  values: { reason: ['ttl', 'capacity'] },
 });
 
-export const sidecarFamilies = [ingestEvents, ingestRejected, webhookDuplicates, jobsTracked, jobsEvicted] as const;
+/** Events the job table saw out of order: the values of `pipemeter_jobs_out_of_order_total{kind}`. */
+export const jobAnomalies = [
+  'duplicate_queued',
+  'queued_after_start',
+  'duplicate_start',
+  'late_event',
+  'stage_unknown_job',
+  'finish_unknown_job',
+  'duplicate_finish',
+] as const;
+
+export const jobsOutOfOrder = counter({
+  name: 'pipemeter_jobs_out_of_order_total',
+  help: 'Job events that arrived out of order (finish before start, duplicate start, stage of an unknown job), by kind; none is fatal.',
+  labels: ['pipeline', 'kind'],
+  domain: 'sidecar',
+  values: { kind: jobAnomalies },
+});
+
+export const sidecarFamilies = [ingestEvents, ingestRejected, webhookDuplicates, jobsTracked, jobsEvicted, jobsOutOfOrder] as const;

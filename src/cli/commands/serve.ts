@@ -1,11 +1,193 @@
-/** `pipemeter serve`: not built yet (see the open issue). */
-import type { Command } from '../command.js';
+/** `pipemeter serve`: runs the sidecar on its two listeners until SIGTERM/SIGINT, then drains, snapshots and exits 0. */
+import { readFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import type { Meter } from '../../exposition/meter.js';
+import { PipemeterError } from '../../meter/errors.js';
+import { type SidecarConfig, loadConfig, resolvePaths } from '../../sidecar/config.js';
+import { DEFAULT_CONFIG_YAML } from '../../sidecar/default-config.js';
+import { type Sidecar, type SidecarDeps, createSidecar } from '../../sidecar/sidecar.js';
+import { type Command, UsageError } from '../command.js';
+
+export interface StartSidecarOptions {
+  /** Override the config's listener ports; 0 picks a free one. */
+  metricsPort?: number;
+  ingestPort?: number;
+  metricsHost?: string;
+  ingestHost?: string;
+  deps?: SidecarDeps;
+  /** How long close() waits for in-flight requests before cutting connections; default 10 s. */
+  drainMs?: number;
+}
+
+export interface RunningSidecar {
+  /** `http://host:port/metrics` */
+  metricsUrl: string;
+  /** `http://host:port` (the ingest API is under /v1). */
+  ingestUrl: string;
+  meter: Meter;
+  sidecar: Sidecar;
+  /** close stops accepting, drains in-flight requests, stops the timers and writes the last snapshot. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_DRAIN_MS = 10_000;
+
+async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new PipemeterError('E_LISTEN', `cannot listen for ${what} on ${host}:${port} (${err.code ?? err.message}); free the port or set listeners.${what}.port`, { cause: err }));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+function urlHost(host: string): string {
+  // A wildcard address is not one a client can dial; loopback reaches it from this host.
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+async function drain(server: Server, ms: number): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, ms);
+    timer.unref();
+  });
+  await Promise.race([closed, timeout]);
+  clearTimeout(timer);
+  await closed;
+}
+
+/**
+ * startSidecar runs a sidecar in this process on its two listeners; `demo` and tests use it.
+ * It listens first, then loads the state (so /readyz says when the state is in), then starts the timers.
+ */
+export async function startSidecar(config: SidecarConfig, opts: StartSidecarOptions = {}): Promise<RunningSidecar> {
+  const sidecar = createSidecar(config, opts.deps);
+  const metrics = createServer(sidecar.metricsApp);
+  const ingest = createServer(sidecar.ingestApp);
+  const mHost = opts.metricsHost ?? config.listeners.metrics.host;
+  const iHost = opts.ingestHost ?? config.listeners.ingest.host;
+  const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
+  try {
+    const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics');
+    const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest');
+    await sidecar.start();
+    let closing: Promise<void> | undefined;
+    return {
+      metricsUrl: `http://${urlHost(mHost)}:${mPort}/metrics`,
+      ingestUrl: `http://${urlHost(iHost)}:${iPort}`,
+      meter: sidecar.meter,
+      sidecar,
+      close: () =>
+        (closing ??= (async () => {
+          // Ingest first: no event accepted after this point is lost from the final snapshot.
+          await drain(ingest, drainMs);
+          await sidecar.stop();
+          await drain(metrics, drainMs);
+        })()),
+    };
+  } catch (err) {
+    await Promise.all([drain(metrics, 0), drain(ingest, 0)]);
+    await sidecar.stop().catch(() => {});
+    throw err;
+  }
+}
+
+/** readConfig loads --config FILE (relative paths inside it resolve from its directory), or the embedded default. */
+export function readConfig(file: string | undefined): SidecarConfig {
+  if (file === undefined) return loadConfig(DEFAULT_CONFIG_YAML, '<default config>');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PipemeterError('E_CONFIG', `cannot read the config file "${file}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path given to --config`, { cause: err });
+  }
+  return resolvePaths(loadConfig(text, file), dirname(file));
+}
+
+interface ServeArgs {
+  config?: string;
+  checkOnly: boolean;
+}
+
+function parseArgs(argv: readonly string[]): ServeArgs {
+  const out: ServeArgs = { checkOnly: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--check-config') out.checkOnly = true;
+    else if (a === '--config' || a === '-c') {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('-')) throw new UsageError('--config needs a file, e.g. --config config/pipemeter.yaml');
+      out.config = v;
+    } else if (a.startsWith('--config=')) out.config = a.slice('--config='.length);
+    else throw new UsageError(`unknown option "${a}"; see pipemeter serve --help`);
+  }
+  return out;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
 
 export const serve: Command = {
-  summary: 'not built yet',
-  help: 'pipemeter serve: not built yet.\n',
-  async run(_argv, io) {
-    io.stderr.write('pipemeter serve: not built yet\n');
-    return 2;
+  summary: 'run the sidecar: ingest events and webhooks, expose them on /metrics',
+  help: `pipemeter serve: run the sidecar beside processes in any language.
+
+Usage: pipemeter serve [--config FILE] [--check-config]
+
+Options:
+  -c, --config FILE   the YAML configuration (default: the embedded config/pipemeter.yaml)
+  --check-config      validate the configuration and its secret files, then exit
+                      (0 and one line when valid; 2 and every problem as file:line:col otherwise)
+
+Listeners (from the config):
+  metrics  0.0.0.0:9464    /metrics, /healthz, /readyz, landing page at /
+  ingest   127.0.0.1:9465  POST /v1/events, POST /v1/webhooks/firecrawl/{pipeline}
+
+SIGTERM or SIGINT: stop accepting, drain in-flight requests, write the state file, exit 0.
+
+Examples:
+  pipemeter serve
+  pipemeter serve --config config/examples/crawl-pipeline.yaml
+  pipemeter serve --config /etc/pipemeter/pipemeter.yaml --check-config
+  curl -s localhost:9465/v1/events -H 'Content-Type: application/json' \\
+    -d '{"type":"item_created","scraper":"beatport","item_type":"track","source":"https://www.beatport.com/track/x/1"}'
+`,
+  async run(argv, io) {
+    const args = parseArgs(argv);
+    const config = readConfig(args.config);
+    if (args.checkOnly) {
+      // Building the sidecar reads the secret files and registers the custom families: what start-up would do.
+      createSidecar(config, { logger: () => {} });
+      io.stdout.write(
+        `pipemeter serve: ${config.source} is valid (${plural(config.scrapers.length, 'scraper')}, ${plural(config.pipelines.length, 'pipeline')}, ${plural(config.families.length, 'family').replace('familys', 'families')}, ${plural(config.probes.length, 'probe')})\n`,
+      );
+      return 0;
+    }
+    const log = (m: string) => io.stderr.write(m.endsWith('\n') ? m : m + '\n');
+    const running = await startSidecar(config, { deps: { logger: log } });
+    io.stdout.write(`pipemeter serve: metrics on ${running.metricsUrl}, ingest on ${running.ingestUrl}/v1/events (config ${config.source})\n`);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    io.stdout.write(`pipemeter serve: ${signal}: draining requests and writing the state\n`);
+    await running.close();
+    io.stdout.write('pipemeter serve: stopped\n');
+    return 0;
   },
 };

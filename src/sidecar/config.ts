@@ -1,0 +1,514 @@
+/** The sidecar's YAML configuration: typed settings with defaults in one place, validated once with file:line:col for every problem. */
+import { isAbsolute, resolve } from 'node:path';
+import { type Node, LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { PipemeterError } from '../meter/errors.js';
+import { MeterCore } from '../meter/meter.js';
+
+export interface ListenerConfig {
+  host: string;
+  port: number;
+}
+
+export interface IngestListenerConfig extends ListenerConfig {
+  /** File holding the Bearer token the ingest API requires; absent: no auth (loopback only by default). */
+  tokenFile?: string;
+}
+
+export interface ScraperConfig {
+  name: string;
+  itemTypes: string[];
+  sources: string[];
+}
+
+export interface PipelineConfig {
+  name: string;
+  stages: string[];
+  /** Firecrawl webhooks for this pipeline; absent: the webhook route answers 404 for it. */
+  firecrawl?: { secretFile?: string };
+}
+
+export interface CustomFamilyConfig {
+  name: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  help: string;
+  labels: string[];
+  buckets?: number[];
+}
+
+export interface ProbeConfig {
+  name: string;
+  url: string;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+export interface LimitsConfig {
+  /** Largest request body the ingest listener reads. */
+  bodyBytes: number;
+  /** Series cap per family; past it new label sets fold into one overflow series. */
+  maxSeries: number;
+  /** Jobs held in the in-flight table; past it the oldest is evicted. */
+  jobs: number;
+  /** A job never finished after this long is evicted as `abandoned`. */
+  jobTtlMs: number;
+  /** Series not written for this long are dropped; undefined: never. */
+  seriesTtlMs?: number;
+  /** Recent webhook event keys remembered to drop duplicate deliveries. */
+  dedupKeys: number;
+  /** How often the job TTL and series TTL sweeps run. */
+  sweepIntervalMs: number;
+}
+
+export interface StateConfig {
+  /** Where the job table is snapshotted; undefined: in memory only. */
+  file?: string;
+  snapshotIntervalMs: number;
+}
+
+export interface SidecarConfig {
+  /** The file the config came from, for messages. */
+  source: string;
+  listeners: { metrics: ListenerConfig; ingest: IngestListenerConfig };
+  scrapers: ScraperConfig[];
+  pipelines: PipelineConfig[];
+  families: CustomFamilyConfig[];
+  probes: ProbeConfig[];
+  limits: LimitsConfig;
+  state: StateConfig;
+}
+
+/** defaults: every setting the YAML may leave out. */
+export const defaults = {
+  metrics: { host: '0.0.0.0', port: 9464 },
+  ingest: { host: '127.0.0.1', port: 9465 },
+  probe: { intervalMs: 15_000, timeoutMs: 5_000 },
+  limits: {
+    bodyBytes: 1024 * 1024,
+    maxSeries: 10_000,
+    jobs: 100_000,
+    jobTtlMs: 24 * 3600_000,
+    seriesTtlMs: undefined,
+    dedupKeys: 100_000,
+    sweepIntervalMs: 10_000,
+  } satisfies LimitsConfig as LimitsConfig,
+  state: { snapshotIntervalMs: 30_000 },
+} as const;
+
+/** configFromDefaults is the config with nothing declared: what an empty file gives. */
+export function configFromDefaults(source = '<defaults>'): SidecarConfig {
+  return {
+    source,
+    listeners: { metrics: { ...defaults.metrics }, ingest: { ...defaults.ingest } },
+    scrapers: [],
+    pipelines: [],
+    families: [],
+    probes: [],
+    limits: { ...defaults.limits },
+    state: { ...defaults.state },
+  };
+}
+
+/** Names of scrapers, pipelines, stages, item types and probes: label values that stay readable and bounded. */
+const nameRe = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const durationRe = /^(\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const durationPartRe = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
+const sizeRe = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/;
+const unitBytes: Record<string, number> = { B: 1, KB: 1000, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 };
+
+/** parseDuration reads `30s`, `1h30m`, `500ms` (or a number of seconds) into milliseconds; undefined when invalid. */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
+  if (typeof v !== 'string' || !durationRe.test(v)) return undefined;
+  let ms = 0;
+  for (const m of v.matchAll(durationPartRe)) ms += Number(m[1]) * unitMs[m[2]!]!;
+  return ms;
+}
+
+/** parseSize reads `1MiB`, `512KiB`, `1000` (bytes) into bytes; undefined when invalid. */
+export function parseSize(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v > 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = sizeRe.exec(v.trim());
+  if (m === null) return undefined;
+  const n = Math.floor(Number(m[1]) * unitBytes[m[2] ?? 'B']!);
+  return n > 0 ? n : undefined;
+}
+
+/** Keys that would put a secret inline: named so the message can say where the secret goes instead. */
+const inlineSecretHint: Record<string, string> = {
+  token: 'secrets are read from files only; put the token in a file (mode 0600) and set token_file',
+  secret: 'secrets are read from files only; put the secret in a file (mode 0600) and set secret_file',
+};
+
+/** Collects problems with their position while the document is walked. */
+class Problems {
+  readonly list: string[] = [];
+  constructor(
+    private readonly file: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  add(node: Node | null | undefined, path: string, message: string): void {
+    const offset = node?.range?.[0] ?? 0;
+    const { line, col } = this.lines.linePos(offset);
+    this.list.push(`${this.file}:${line}:${col}: ${path}: ${message}`);
+  }
+}
+
+type Reader<T> = (node: Node, path: string, p: Problems) => T | undefined;
+
+function describe(node: Node): string {
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) return node.value === null ? 'empty' : JSON.stringify(node.value);
+  return 'an alias';
+}
+
+const str: Reader<string> = (node, path, p) => {
+  if (isScalar(node) && typeof node.value === 'string' && node.value !== '') return node.value;
+  p.add(node, path, `expected a non-empty string, got ${describe(node)}`);
+  return undefined;
+};
+
+const name: Reader<string> = (node, path, p) => {
+  const s = str(node, path, p);
+  if (s === undefined) return undefined;
+  if (!nameRe.test(s)) {
+    p.add(node, path, `"${s}" is not a valid name; use up to 64 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`);
+    return undefined;
+  }
+  return s;
+};
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER): Reader<number> {
+  return (node, path, p) => {
+    if (isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value) && node.value >= min && node.value <= max) return node.value;
+    p.add(node, path, `expected a whole number from ${min} to ${max}, got ${describe(node)}`);
+    return undefined;
+  };
+}
+
+function duration(minMs: number): Reader<number> {
+  return (node, path, p) => {
+    const ms = isScalar(node) ? parseDuration(node.value) : undefined;
+    if (ms !== undefined && ms >= minMs) return ms;
+    p.add(node, path, `expected a duration of at least ${minMs}ms such as "30s", "5m", "24h" or "1h30m", got ${describe(node)}`);
+    return undefined;
+  };
+}
+
+const size: Reader<number> = (node, path, p) => {
+  const n = isScalar(node) ? parseSize(node.value) : undefined;
+  if (n !== undefined) return n;
+  p.add(node, path, `expected a size such as "1MiB", "512KiB" or a number of bytes, got ${describe(node)}`);
+  return undefined;
+};
+
+function list<T>(item: Reader<T>): Reader<T[]> {
+  return (node, path, p) => {
+    if (!isSeq(node)) {
+      p.add(node, path, `expected a list such as [a, b], got ${describe(node)}`);
+      return undefined;
+    }
+    const out: T[] = [];
+    node.items.forEach((n, i) => {
+      const v = item(n as Node, `${path}[${i}]`, p);
+      if (v !== undefined) out.push(v);
+    });
+    return out;
+  };
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** didYouMean names the closest known key, if one is close enough to be a typo. */
+export function didYouMean(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k);
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+type Fields = Record<string, (node: Node, path: string) => void>;
+
+/** fields walks a mapping: each known key goes to its reader, unknown keys are problems with a hint. */
+function fields(node: Node, path: string, p: Problems, known: Fields, required: readonly string[] = []): boolean {
+  if (!isMap(node)) {
+    p.add(node, path, `expected a mapping of ${Object.keys(known).join(', ')}, got ${describe(node)}`);
+    return false;
+  }
+  const seen = new Set<string>();
+  for (const pair of node.items) {
+    const keyNode = pair.key as Node;
+    const key = isScalar(keyNode) ? String(keyNode.value) : '';
+    const at = path === '' ? key : `${path}.${key}`;
+    const read = Object.hasOwn(known, key) ? known[key] : undefined;
+    if (read === undefined) {
+      const hint = inlineSecretHint[key] ?? (didYouMean(key, Object.keys(known)) !== undefined ? `did you mean "${didYouMean(key, Object.keys(known))}"?` : `known keys: ${Object.keys(known).join(', ')}`);
+      p.add(keyNode, at, `unknown key; ${hint}`);
+      continue;
+    }
+    seen.add(key);
+    if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) {
+      p.add((pair.value as Node | null) ?? keyNode, at, 'has no value; give one or remove the key');
+      continue;
+    }
+    read(pair.value as Node, at);
+  }
+  for (const r of required) {
+    if (!seen.has(r)) p.add(node, path === '' ? r : `${path}.${r}`, 'is required');
+  }
+  return true;
+}
+
+/** entries walks a mapping of name -> settings (scrapers, pipelines). */
+function entries(node: Node, path: string, p: Problems, each: (name: string, value: Node, path: string) => void): void {
+  if (!isMap(node)) {
+    p.add(node, path, `expected a mapping of names to settings, got ${describe(node)}`);
+    return;
+  }
+  for (const pair of node.items) {
+    const keyNode = pair.key as Node;
+    const key = name(keyNode, path + '.<name>', p);
+    if (key === undefined) continue;
+    const at = `${path}.${key}`;
+    // A bare `beatport:` declares the name with default settings.
+    if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) each(key, null as unknown as Node, at);
+    else each(key, pair.value as Node, at);
+  }
+}
+
+function listener(target: ListenerConfig, withToken: boolean, p: Problems): Fields {
+  const f: Fields = {
+    host: (n, at) => {
+      const v = str(n, at, p);
+      if (v !== undefined) target.host = v;
+    },
+    port: (n, at) => {
+      const v = int(0, 65535)(n, at, p);
+      if (v !== undefined) target.port = v;
+    },
+  };
+  if (withToken) {
+    f.token_file = (n, at) => {
+      const v = str(n, at, p);
+      if (v !== undefined) (target as IngestListenerConfig).tokenFile = v;
+    };
+  }
+  return f;
+}
+
+/** familyProblem checks a custom family with the meter's own rules (names, id-like labels, buckets). */
+function familyProblem(f: CustomFamilyConfig): string | undefined {
+  const probe = new MeterCore({ defaultMetrics: false, logger: () => {} });
+  try {
+    if (f.type === 'counter') probe.counter({ name: f.name, help: f.help, labels: f.labels });
+    else if (f.type === 'gauge') probe.gauge({ name: f.name, help: f.help, labels: f.labels });
+    else probe.histogram({ name: f.name, help: f.help, labels: f.labels, buckets: f.buckets ?? [] });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function family(node: Node, path: string, p: Problems): CustomFamilyConfig | undefined {
+  const out: Partial<CustomFamilyConfig> = { labels: [] };
+  const before = p.list.length;
+  fields(
+    node,
+    path,
+    p,
+    {
+      name: (n, at) => (out.name = str(n, at, p)),
+      type: (n, at) => {
+        const v = str(n, at, p);
+        if (v === 'counter' || v === 'gauge' || v === 'histogram') out.type = v;
+        else if (v !== undefined) p.add(n, at, `"${v}" is not a family type; use counter, gauge or histogram`);
+      },
+      help: (n, at) => (out.help = str(n, at, p)),
+      labels: (n, at) => (out.labels = list(str)(n, at, p)),
+      buckets: (n, at) => {
+        if (!isSeq(n) || !n.items.every((i) => isScalar(i) && typeof i.value === 'number')) {
+          p.add(n, at, 'expected a list of numbers (bucket upper bounds), e.g. [0.1, 0.5, 1, 5]');
+          return;
+        }
+        out.buckets = n.items.map((i) => (i as { value: number }).value);
+      },
+    },
+    ['name', 'type', 'help'],
+  );
+  if (p.list.length > before) return undefined;
+  const f = out as CustomFamilyConfig;
+  if (f.type !== 'histogram' && f.buckets !== undefined) {
+    p.add(node, `${path}.buckets`, `only histograms have buckets; remove them or make ${f.name} a histogram`);
+    return undefined;
+  }
+  if (f.type === 'histogram' && f.buckets === undefined) {
+    p.add(node, `${path}.buckets`, 'a histogram needs buckets, e.g. [0.1, 0.5, 1, 5]');
+    return undefined;
+  }
+  const problem = familyProblem(f);
+  if (problem !== undefined) {
+    p.add(node, path, problem);
+    return undefined;
+  }
+  return f;
+}
+
+function probe(node: Node, path: string, p: Problems): ProbeConfig | undefined {
+  const out: Partial<ProbeConfig> = { ...defaults.probe };
+  const before = p.list.length;
+  fields(
+    node,
+    path,
+    p,
+    {
+      name: (n, at) => (out.name = name(n, at, p)),
+      url: (n, at) => {
+        const v = str(n, at, p);
+        if (v === undefined) return;
+        let ok = false;
+        try {
+          ok = ['http:', 'https:'].includes(new URL(v).protocol);
+        } catch {
+          ok = false;
+        }
+        if (ok) out.url = v;
+        else p.add(n, at, `"${v}" is not an http(s) URL; write it in full, e.g. http://scraper:8000/health`);
+      },
+      interval: (n, at) => (out.intervalMs = duration(1000)(n, at, p) ?? out.intervalMs),
+      timeout: (n, at) => (out.timeoutMs = duration(10)(n, at, p) ?? out.timeoutMs),
+    },
+    ['name', 'url'],
+  );
+  if (p.list.length > before) return undefined;
+  if (out.timeoutMs! >= out.intervalMs!) {
+    p.add(node, `${path}.timeout`, `must be shorter than the interval (${out.intervalMs! / 1000}s), or probes overlap`);
+    return undefined;
+  }
+  return out as ProbeConfig;
+}
+
+/** validate walks the parsed document into a config, adding every problem to p. */
+function validate(root: Node | null, source: string, p: Problems): SidecarConfig {
+  const cfg = configFromDefaults(source);
+  if (root === null || (isScalar(root) && root.value === null)) return cfg;
+  const { metrics, ingest } = cfg.listeners;
+  fields(root, '', p, {
+    listeners: (n, at) =>
+      fields(n, at, p, {
+        metrics: (m, at2) => fields(m, at2, p, listener(metrics, false, p)),
+        ingest: (m, at2) => fields(m, at2, p, listener(ingest, true, p)),
+      }),
+    scrapers: (n, at) =>
+      entries(n, at, p, (scraper, v, at2) => {
+        const s: ScraperConfig = { name: scraper, itemTypes: [], sources: [] };
+        if (v !== null)
+          fields(v, at2, p, {
+            item_types: (m, at3) => (s.itemTypes = list(name)(m, at3, p) ?? []),
+            sources: (m, at3) => (s.sources = list(str)(m, at3, p) ?? []),
+          });
+        cfg.scrapers.push(s);
+      }),
+    pipelines: (n, at) =>
+      entries(n, at, p, (pipeline, v, at2) => {
+        const pl: PipelineConfig = { name: pipeline, stages: [] };
+        if (v !== null)
+          fields(v, at2, p, {
+            stages: (m, at3) => (pl.stages = list(name)(m, at3, p) ?? []),
+            firecrawl: (m, at3) => {
+              pl.firecrawl = {};
+              if (isScalar(m) && m.value === true) return;
+              fields(m, at3, p, { secret_file: (s, at4) => (pl.firecrawl!.secretFile = str(s, at4, p)) });
+            },
+          });
+        cfg.pipelines.push(pl);
+      }),
+    families: (n, at) => {
+      if (!isSeq(n)) return p.add(n, at, 'expected a list of families, each with name, type and help');
+      n.items.forEach((item, i) => {
+        const f = family(item as Node, `${at}[${i}]`, p);
+        if (f === undefined) return;
+        if (cfg.families.some((g) => g.name === f.name)) p.add(item as Node, `${at}[${i}].name`, `family "${f.name}" is declared twice; keep one`);
+        else cfg.families.push(f);
+      });
+    },
+    probes: (n, at) => {
+      if (!isSeq(n)) return p.add(n, at, 'expected a list of probes, each with name and url');
+      n.items.forEach((item, i) => {
+        const pr = probe(item as Node, `${at}[${i}]`, p);
+        if (pr === undefined) return;
+        if (cfg.probes.some((q) => q.name === pr.name)) p.add(item as Node, `${at}[${i}].name`, `probe "${pr.name}" is declared twice; names are the target label and must be unique`);
+        else cfg.probes.push(pr);
+      });
+    },
+    limits: (n, at) =>
+      fields(n, at, p, {
+        body_size: (m, a) => (cfg.limits.bodyBytes = size(m, a, p) ?? cfg.limits.bodyBytes),
+        max_series: (m, a) => (cfg.limits.maxSeries = int(1)(m, a, p) ?? cfg.limits.maxSeries),
+        jobs: (m, a) => (cfg.limits.jobs = int(1)(m, a, p) ?? cfg.limits.jobs),
+        job_ttl: (m, a) => (cfg.limits.jobTtlMs = duration(1000)(m, a, p) ?? cfg.limits.jobTtlMs),
+        series_ttl: (m, a) => (cfg.limits.seriesTtlMs = duration(1000)(m, a, p) ?? cfg.limits.seriesTtlMs),
+        dedup_keys: (m, a) => (cfg.limits.dedupKeys = int(1)(m, a, p) ?? cfg.limits.dedupKeys),
+        sweep_interval: (m, a) => (cfg.limits.sweepIntervalMs = duration(100)(m, a, p) ?? cfg.limits.sweepIntervalMs),
+      }),
+    state: (n, at) =>
+      fields(n, at, p, {
+        file: (m, a) => (cfg.state.file = str(m, a, p)),
+        snapshot_interval: (m, a) => (cfg.state.snapshotIntervalMs = duration(100)(m, a, p) ?? cfg.state.snapshotIntervalMs),
+      }),
+  });
+  if (cfg.listeners.metrics.port !== 0 && cfg.listeners.metrics.port === cfg.listeners.ingest.port) {
+    p.add(root, 'listeners', `metrics and ingest both use port ${cfg.listeners.metrics.port}; give them different ports`);
+  }
+  return cfg;
+}
+
+/**
+ * loadConfig parses and validates a sidecar config. Every problem is collected and thrown at once
+ * as one E_CONFIG error, one line each: `file:line:col: field.path: what is wrong, how to fix`.
+ */
+export function loadConfig(text: string, file: string): SidecarConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const p = new Problems(file, lineCounter);
+  for (const e of doc.errors) {
+    const { line, col } = lineCounter.linePos(e.pos[0]);
+    p.list.push(`${file}:${line}:${col}: YAML syntax: ${e.message.split('\n')[0]}; fix the syntax at this position`);
+  }
+  const cfg = p.list.length === 0 ? validate(doc.contents as Node | null, file, p) : configFromDefaults(file);
+  if (p.list.length > 0) {
+    throw new PipemeterError('E_CONFIG', `${file}: ${p.list.length} problem${p.list.length === 1 ? '' : 's'} in the configuration:\n${p.list.join('\n')}`);
+  }
+  return cfg;
+}
+
+/** resolvePaths makes the config's relative file paths (token, secrets, state) relative to baseDir, the config file's directory. */
+export function resolvePaths(cfg: SidecarConfig, baseDir: string): SidecarConfig {
+  const abs = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(baseDir, p));
+  return {
+    ...cfg,
+    listeners: { ...cfg.listeners, ingest: { ...cfg.listeners.ingest, tokenFile: abs(cfg.listeners.ingest.tokenFile) } },
+    pipelines: cfg.pipelines.map((p) => (p.firecrawl === undefined ? p : { ...p, firecrawl: { secretFile: abs(p.firecrawl.secretFile) } })),
+    state: { ...cfg.state, file: abs(cfg.state.file) },
+  };
+}

@@ -1,0 +1,309 @@
+/** Ingest events: the typed shapes of `POST /v1/events` and the one validator that turns a JSON value into one of them. */
+import { type JobOutcome, type StageOutcome, jobOutcomes, stageOutcomes } from '../catalog/index.js';
+
+/** Why an event or a request was refused: the `reason` label of `pipemeter_ingest_rejected_total`. */
+export const rejectReasons = [
+  'invalid_json',
+  'invalid_event',
+  'unknown_type',
+  'unknown_family',
+  'unauthorized',
+  'bad_signature',
+  'body_too_large',
+  'unsupported_media_type',
+  'unknown_pipeline',
+  'unsupported_webhook_type',
+] as const;
+export type RejectReason = (typeof rejectReasons)[number];
+
+interface Base {
+  /** When it happened, Unix milliseconds (from `at`, else the sidecar's clock). */
+  at: number;
+}
+
+export interface ItemCreated extends Base {
+  type: 'item_created';
+  scraper: string;
+  itemType: string;
+  source: string;
+  count: number;
+}
+
+export interface SchemaError extends Base {
+  type: 'schema_error';
+  scraper: string;
+  itemType: string;
+  errorType: string;
+  count: number;
+}
+
+export interface ScraperRun extends Base {
+  type: 'scraper_run';
+  scraper: string;
+  outcome: 'success' | 'failure';
+  durationSeconds?: number;
+}
+
+export interface JobQueued extends Base {
+  type: 'job_queued';
+  pipeline: string;
+  jobId: string;
+  initiatedAt?: number;
+}
+
+export interface JobStarted extends Base {
+  type: 'job_started';
+  pipeline: string;
+  jobId: string;
+  queuedAt?: number;
+  initiatedAt?: number;
+}
+
+export interface StageEvent extends Base {
+  type: 'stage';
+  pipeline: string;
+  jobId?: string;
+  stage: string;
+  durationSeconds: number;
+  outcome: StageOutcome;
+}
+
+export interface JobFinished extends Base {
+  type: 'job_finished';
+  pipeline: string;
+  jobId: string;
+  outcome: Exclude<JobOutcome, 'abandoned'>;
+  mediaSeconds?: number;
+  initiatedAt?: number;
+  failedStage?: string;
+  /** Used only when the start was never seen, so the duration is still known. */
+  durationSeconds?: number;
+}
+
+export interface ItemsEvent extends Base {
+  type: 'items';
+  pipeline: string;
+  outcome: string;
+  count: number;
+}
+
+export interface MetricEvent extends Base {
+  type: 'metric';
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export type IngestEvent =
+  | ItemCreated
+  | SchemaError
+  | ScraperRun
+  | JobQueued
+  | JobStarted
+  | StageEvent
+  | JobFinished
+  | ItemsEvent
+  | MetricEvent;
+
+export type EventType = IngestEvent['type'];
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: RejectReason; message: string };
+
+/** What a `metric` event may write: the custom families the config declares. */
+export interface DeclaredFamily {
+  type: 'counter' | 'gauge' | 'histogram';
+  labels: readonly string[];
+}
+
+const labelValueMax = 128;
+const idMax = 256;
+/** Bounded, readable label values for names chosen by the client (stage, item type, outcome). */
+const tokenRe = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
+class Invalid extends Error {
+  constructor(
+    message: string,
+    readonly reason: RejectReason = 'invalid_event',
+  ) {
+    super(message);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+function token(o: Obj, key: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || !tokenRe.test(v)) {
+    throw new Invalid(`${key}: expected a name of up to 64 letters, digits, "_", ".", ":" or "-", got ${show(v)}`);
+  }
+  return v;
+}
+
+function optToken(o: Obj, key: string): string | undefined {
+  return o[key] === undefined ? undefined : token(o, key);
+}
+
+function text(o: Obj, key: string, max: number): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '' || v.length > max) throw new Invalid(`${key}: expected a non-empty string of at most ${max} characters, got ${show(v)}`);
+  return v;
+}
+
+/** jobId accepts strings and integers (Celery and RQ ids are strings, some queues use numbers). */
+function jobIdOf(o: Obj, key = 'job_id'): string {
+  const v = o[key];
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  return text(o, key, idMax);
+}
+
+function seconds(o: Obj, key: string): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Invalid(`${key}: expected a number of seconds >= 0, got ${show(v)}`);
+  return v;
+}
+
+function optSeconds(o: Obj, key: string): number | undefined {
+  return o[key] === undefined ? undefined : seconds(o, key);
+}
+
+function count(o: Obj): number {
+  const v = o.count;
+  if (v === undefined) return 1;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Invalid(`count: expected a whole number >= 0, got ${show(v)}`);
+  return v;
+}
+
+function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[], fallback?: T): T {
+  const v = o[key];
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new Invalid(`${key}: expected one of ${allowed.join(', ')}, got ${show(v)}`);
+  return v as T;
+}
+
+/** parseInstant reads RFC 3339 or epoch seconds (number or numeric string) into Unix ms; undefined when invalid. */
+export function parseInstant(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
+  if (typeof v !== 'string' || v === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  // RFC 3339 needs a date, a time and a zone; Date.parse alone would take "2024" or local times.
+  if (!/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) return undefined;
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function instant(o: Obj, key: string): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  const ms = parseInstant(v);
+  if (ms === undefined) throw new Invalid(`${key}: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got ${show(v)}`);
+  return ms;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+const known: Record<EventType, readonly string[]> = {
+  item_created: ['scraper', 'item_type', 'source', 'count'],
+  schema_error: ['scraper', 'item_type', 'error_type', 'count'],
+  scraper_run: ['scraper', 'outcome', 'duration_seconds'],
+  job_queued: ['pipeline', 'job_id', 'initiated_at'],
+  job_started: ['pipeline', 'job_id', 'queued_at', 'initiated_at'],
+  stage: ['pipeline', 'job_id', 'stage', 'duration_seconds', 'outcome'],
+  job_finished: ['pipeline', 'job_id', 'outcome', 'media_seconds', 'initiated_at', 'failed_stage', 'duration_seconds'],
+  items: ['pipeline', 'outcome', 'count'],
+  metric: ['name', 'labels', 'value'],
+};
+
+export const eventTypes = Object.keys(known) as EventType[];
+
+/**
+ * parseEvent validates one JSON value into a typed event. `now` fills a missing `at`; `families`
+ * are the custom families a `metric` event may write. Unknown fields are refused so typos show.
+ */
+export function parseEvent(raw: unknown, now: number, families: ReadonlyMap<string, DeclaredFamily>): Parsed<IngestEvent> {
+  try {
+    return { ok: true, value: build(raw, now, families) };
+  } catch (err) {
+    if (err instanceof Invalid) return { ok: false, reason: err.reason, message: err.message };
+    throw err;
+  }
+}
+
+function build(raw: unknown, now: number, families: ReadonlyMap<string, DeclaredFamily>): IngestEvent {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Invalid(`expected a JSON object with a "type", got ${show(raw)}`);
+  const o = raw as Obj;
+  const type = o.type;
+  if (typeof type !== 'string' || !Object.hasOwn(known, type)) {
+    throw new Invalid(`type: expected one of ${eventTypes.join(', ')}, got ${show(type)}`, 'unknown_type');
+  }
+  const allowed = known[type as EventType];
+  for (const k of Object.keys(o)) {
+    if (k !== 'type' && k !== 'at' && !allowed.includes(k)) throw new Invalid(`${k}: unknown field for a ${type} event; its fields are ${allowed.join(', ')}, at`);
+  }
+  const at = instant(o, 'at') ?? now;
+  switch (type as EventType) {
+    case 'item_created':
+      return { type: 'item_created', at, scraper: token(o, 'scraper'), itemType: token(o, 'item_type'), source: text(o, 'source', 2048), count: count(o) };
+    case 'schema_error':
+      return { type: 'schema_error', at, scraper: token(o, 'scraper'), itemType: token(o, 'item_type'), errorType: token(o, 'error_type'), count: count(o) };
+    case 'scraper_run':
+      return { type: 'scraper_run', at, scraper: token(o, 'scraper'), outcome: oneOf(o, 'outcome', ['success', 'failure']), durationSeconds: optSeconds(o, 'duration_seconds') };
+    case 'job_queued':
+      return { type: 'job_queued', at, pipeline: token(o, 'pipeline'), jobId: jobIdOf(o), initiatedAt: instant(o, 'initiated_at') };
+    case 'job_started':
+      return { type: 'job_started', at, pipeline: token(o, 'pipeline'), jobId: jobIdOf(o), queuedAt: instant(o, 'queued_at'), initiatedAt: instant(o, 'initiated_at') };
+    case 'stage':
+      return {
+        type: 'stage',
+        at,
+        pipeline: token(o, 'pipeline'),
+        jobId: o.job_id === undefined ? undefined : jobIdOf(o),
+        stage: token(o, 'stage'),
+        durationSeconds: seconds(o, 'duration_seconds'),
+        outcome: oneOf(o, 'outcome', stageOutcomes, 'success'),
+      };
+    case 'job_finished':
+      return {
+        type: 'job_finished',
+        at,
+        pipeline: token(o, 'pipeline'),
+        jobId: jobIdOf(o),
+        outcome: oneOf(o, 'outcome', jobOutcomes.filter((x): x is Exclude<JobOutcome, 'abandoned'> => x !== 'abandoned')),
+        mediaSeconds: optSeconds(o, 'media_seconds'),
+        initiatedAt: instant(o, 'initiated_at'),
+        failedStage: optToken(o, 'failed_stage'),
+        durationSeconds: optSeconds(o, 'duration_seconds'),
+      };
+    case 'items':
+      return { type: 'items', at, pipeline: token(o, 'pipeline'), outcome: token(o, 'outcome'), count: count(o) };
+    case 'metric':
+      return metric(o, at, families);
+  }
+}
+
+function metric(o: Obj, at: number, families: ReadonlyMap<string, DeclaredFamily>): MetricEvent {
+  const name = o.name;
+  const fam = typeof name === 'string' ? families.get(name) : undefined;
+  if (fam === undefined) {
+    const names = [...families.keys()];
+    throw new Invalid(`name: ${show(name)} is not a declared family; declare it under "families:" in the config${names.length > 0 ? ` (declared: ${names.join(', ')})` : ''}`, 'unknown_family');
+  }
+  const l = o.labels ?? {};
+  if (l === null || typeof l !== 'object' || Array.isArray(l)) throw new Invalid(`labels: expected an object of label values, got ${show(l)}`);
+  const labels: Record<string, string> = {};
+  for (const k of Object.keys(l)) {
+    if (!fam.labels.includes(k)) throw new Invalid(`labels.${k}: ${name as string} has no label "${k}"; its labels are ${fam.labels.join(', ') || '(none)'}`);
+  }
+  for (const k of fam.labels) {
+    const v = (l as Obj)[k];
+    if (typeof v !== 'string' || v.length > labelValueMax) throw new Invalid(`labels.${k}: expected a string of at most ${labelValueMax} characters, got ${show(v)}`);
+    labels[k] = v;
+  }
+  const value = o.value ?? 1;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Invalid(`value: expected a finite number, got ${show(value)}`);
+  if (fam.type === 'counter' && value < 0) throw new Invalid(`value: ${name as string} is a counter and only goes up; send an increment >= 0, got ${value}`);
+  return { type: 'metric', at, name: name as string, labels, value };
+}

@@ -1,0 +1,243 @@
+/** The ingest listener's express app: `POST /v1/events` and `POST /v1/webhooks/firecrawl/:pipeline`, with auth, limits and JSON errors. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Meter } from '../exposition/meter.js';
+import type { Logger } from '../meter/errors.js';
+import { type CustomInstrument, applyEvent } from './apply.js';
+import type { BoundedSet } from './bounded-set.js';
+import { type DeclaredFamily, type RejectReason, parseEvent } from './events.js';
+import { type FirecrawlEvent, dedupKeys, parseFirecrawl, verifySignature } from './firecrawl.js';
+import type { JobTable } from './jobs.js';
+
+/** The `source` label of the ingest self-metrics. */
+export type IngestSource = 'events' | 'firecrawl';
+
+/** A pipeline as the webhook adapter sees it: its declared stages and, when it takes Firecrawl webhooks, the secret (if any). */
+export interface WebhookPipeline {
+  stages: readonly string[];
+  firecrawl?: { secret?: string };
+}
+
+export interface IngestContext {
+  meter: Meter;
+  jobs: JobTable;
+  families: ReadonlyMap<string, CustomInstrument>;
+  declared: ReadonlyMap<string, DeclaredFamily>;
+  pipelines: ReadonlyMap<string, WebhookPipeline>;
+  dedup: BoundedSet;
+  now(): number;
+  bodyBytes: number;
+  /** The Bearer token every ingest request must carry; undefined: none. */
+  token?: string;
+  logger: Logger;
+}
+
+export const eventMediaTypes = ['application/json', 'application/x-ndjson', 'application/ndjson'] as const;
+
+export interface Rejected {
+  index: number;
+  code: RejectReason;
+  reason: string;
+}
+
+export interface EventsResponse {
+  accepted: number;
+  rejected: Rejected[];
+}
+
+/** sendError answers with the JSON error shape every pipemeter HTTP error uses. */
+export function sendError(res: Response, status: number, code: string, message: string, details?: unknown): void {
+  res.status(status).json({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+}
+
+function mediaType(req: Request): string {
+  return String(req.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim()
+    .toLowerCase();
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Hashing first gives equal lengths, so timingSafeEqual never throws and length does not leak.
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+export function createIngestApp(c: IngestContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  const cat = c.meter.catalog;
+  const refuse = (source: IngestSource, reason: RejectReason, n = 1) => cat.ingestRejected.inc({ source, reason }, n);
+  for (const source of ['events', 'firecrawl'] as const) {
+    for (const outcome of ['accepted', 'rejected'] as const) cat.ingestEvents.labels({ source, outcome });
+  }
+  const accepted = { events: cat.ingestEvents.labels({ source: 'events', outcome: 'accepted' }), firecrawl: cat.ingestEvents.labels({ source: 'firecrawl', outcome: 'accepted' }) };
+  const rejectedEvents = { events: cat.ingestEvents.labels({ source: 'events', outcome: 'rejected' }), firecrawl: cat.ingestEvents.labels({ source: 'firecrawl', outcome: 'rejected' }) };
+
+  const source = (s: IngestSource) => (_req: Request, res: Response, next: NextFunction) => {
+    res.locals.source = s;
+    next();
+  };
+
+  const bearer = (req: Request, res: Response, next: NextFunction) => {
+    if (c.token === undefined) return next();
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(String(req.headers.authorization ?? ''));
+    if (m !== null && sameSecret(m[1]!, c.token)) return next();
+    refuse(res.locals.source as IngestSource, 'unauthorized');
+    res.setHeader('WWW-Authenticate', 'Bearer realm="pipemeter ingest"');
+    sendError(res, 401, 'E_UNAUTHORIZED', 'missing or wrong Authorization header; send "Authorization: Bearer <token>" with the token from the file set in listeners.ingest.token_file');
+  };
+
+  const eventTypes = (req: Request, res: Response, next: NextFunction) => {
+    const t = mediaType(req);
+    if ((eventMediaTypes as readonly string[]).includes(t)) return next();
+    refuse('events', 'unsupported_media_type');
+    sendError(res, 415, 'E_MEDIA_TYPE', `Content-Type "${t || '(none)'}" is not accepted; send application/json (one event or an array) or application/x-ndjson (one event per line)`, { accepted: eventMediaTypes });
+  };
+
+  const raw = express.raw({ type: () => true, limit: c.bodyBytes });
+  const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+
+  app.post('/v1/events', source('events'), bearer, eventTypes, raw, (req, res) => {
+    const text = bodyOf(req).toString('utf8');
+    const now = c.now();
+    const values: { index: number; value?: unknown; error?: string }[] = [];
+    if (mediaType(req) === 'application/json') {
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch (err) {
+        refuse('events', 'invalid_json');
+        return sendError(res, 400, 'E_INVALID_JSON', `the body is not JSON (${(err as Error).message}); send one event object, an array of them, or use application/x-ndjson`);
+      }
+      if (Array.isArray(v)) v.forEach((value, index) => values.push({ index, value }));
+      else values.push({ index: 0, value: v });
+    } else {
+      const lines = text.split('\n');
+      for (let index = 0; index < lines.length; index++) {
+        const line = lines[index]!.trim();
+        if (line === '') continue;
+        try {
+          values.push({ index, value: JSON.parse(line) });
+        } catch (err) {
+          values.push({ index, error: `line ${index + 1} is not JSON (${(err as Error).message})` });
+        }
+      }
+    }
+    const out: EventsResponse = { accepted: 0, rejected: [] };
+    const target = { meter: c.meter, jobs: c.jobs, families: c.families, now };
+    for (const v of values) {
+      const parsed = v.error !== undefined ? ({ ok: false, reason: 'invalid_json', message: v.error } as const) : parseEvent(v.value, now, c.declared);
+      if (parsed.ok) {
+        applyEvent(parsed.value, target);
+        out.accepted++;
+      } else {
+        out.rejected.push({ index: v.index, code: parsed.reason, reason: parsed.message });
+        refuse('events', parsed.reason);
+      }
+    }
+    accepted.events.inc(out.accepted);
+    rejectedEvents.events.inc(out.rejected.length);
+    if (out.accepted === 0 && out.rejected.length > 0) {
+      return sendError(res, 400, 'E_EVENTS_REJECTED', `no event was accepted; first problem (index ${out.rejected[0]!.index}): ${out.rejected[0]!.reason}`, out);
+    }
+    res.json(out);
+  });
+
+  const webhookGate = (req: Request, res: Response, next: NextFunction) => {
+    const name = String(req.params.pipeline);
+    const p = c.pipelines.get(name);
+    if (p?.firecrawl === undefined) {
+      refuse('firecrawl', 'unknown_pipeline');
+      return sendError(res, 404, 'E_UNKNOWN_PIPELINE', `pipeline "${name}" does not take Firecrawl webhooks; declare it with "firecrawl:" under pipelines in the config`);
+    }
+    res.locals.pipeline = p;
+    // A signed pipeline is authenticated by its signature; an unsigned one needs the ingest token, if there is one.
+    if (p.firecrawl.secret !== undefined) return next();
+    bearer(req, res, next);
+  };
+
+  app.post('/v1/webhooks/firecrawl/:pipeline', source('firecrawl'), webhookGate, raw, (req, res) => {
+    const name = String(req.params.pipeline);
+    const p = res.locals.pipeline as WebhookPipeline;
+    const body = bodyOf(req);
+    const secret = p.firecrawl!.secret;
+    if (secret !== undefined && !verifySignature(body, req.get('x-firecrawl-signature'), secret)) {
+      refuse('firecrawl', 'bad_signature');
+      return sendError(res, 401, 'E_SIGNATURE', 'X-Firecrawl-Signature is missing or does not match the HMAC-SHA256 of the body; check that the secret file holds the team\'s webhook secret');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      refuse('firecrawl', 'invalid_json');
+      return sendError(res, 400, 'E_INVALID_JSON', `the webhook body is not JSON (${(err as Error).message})`);
+    }
+    const parsed = parseFirecrawl(json, p.stages);
+    if (!parsed.ok) {
+      refuse('firecrawl', parsed.reason);
+      rejectedEvents.firecrawl.inc();
+      // Answer 200 to a type we do not map, so Firecrawl does not count our endpoint as failing.
+      if (parsed.reason === 'unsupported_webhook_type') return res.json({ accepted: false, ignored: parsed.message });
+      return sendError(res, 400, 'E_WEBHOOK_INVALID', parsed.message);
+    }
+    const keys = dedupKeys(name, parsed.value);
+    if (keys.some((k) => c.dedup.has(k))) {
+      cat.webhookDuplicates.inc({ pipeline: name });
+      return res.json({ accepted: false, duplicate: true });
+    }
+    for (const k of keys) c.dedup.add(k);
+    applyFirecrawl(name, parsed.value, c);
+    accepted.firecrawl.inc();
+    res.json({ accepted: true });
+  });
+
+  app.all('/v1/events', (_req, res) => {
+    res.setHeader('Allow', 'POST');
+    sendError(res, 405, 'E_METHOD', 'use POST /v1/events');
+  });
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, 404, 'E_NOT_FOUND', `no route ${req.method} ${req.path}; the ingest API is POST /v1/events and POST /v1/webhooks/firecrawl/{pipeline}`);
+  });
+
+  app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    const src = (res.locals.source as IngestSource | undefined) ?? 'events';
+    if (err.type === 'entity.too.large') {
+      refuse(src, 'body_too_large');
+      return sendError(res, 413, 'E_BODY_TOO_LARGE', `the body is over ${c.bodyBytes} bytes (limits.body_size); send smaller batches`);
+    }
+    if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) {
+      refuse(src, 'invalid_json');
+      return sendError(res, err.status, 'E_BAD_REQUEST', `the body could not be read: ${err.message}`);
+    }
+    c.logger(`pipemeter serve: ingest request failed: ${err.stack ?? err.message}`);
+    sendError(res, 500, 'E_INTERNAL', 'the sidecar failed on this request; it is logged');
+  });
+
+  return app;
+}
+
+/** applyFirecrawl maps one validated Firecrawl event onto the job lifecycle of a pipeline. */
+export function applyFirecrawl(pipeline: string, e: FirecrawlEvent, c: Pick<IngestContext, 'jobs' | 'meter' | 'now'>): void {
+  const now = c.now();
+  switch (e.type) {
+    case 'crawl.started':
+      c.jobs.started(pipeline, e.id, now, now, { initiatedAt: e.initiatedAt });
+      return;
+    case 'crawl.page':
+      c.meter.pipeline(pipeline).items(e.success ? 'indexed' : 'failed', Math.max(1, e.pages.length));
+      for (const page of e.pages) {
+        for (const [stage, seconds] of Object.entries(page.timings)) c.jobs.stage(pipeline, stage, seconds, 'success', e.id);
+      }
+      return;
+    case 'crawl.completed':
+      c.jobs.finish(pipeline, e.id, { outcome: 'completed', at: now, initiatedAt: e.initiatedAt });
+      return;
+    case 'crawl.failed':
+      c.jobs.finish(pipeline, e.id, { outcome: 'failed', at: now, initiatedAt: e.initiatedAt, failedStage: 'crawl' });
+      return;
+    case 'crawl.cancelled':
+      c.jobs.finish(pipeline, e.id, { outcome: 'cancelled', at: now, initiatedAt: e.initiatedAt });
+      return;
+  }
+}

@@ -9,7 +9,7 @@ const gzipAsync = promisify(gzip);
 /** Below this size compression costs more than it saves. */
 const GZIP_MIN_BYTES = 4096;
 
-export type RenderFn = (format: Format) => Promise<string>;
+export type RenderFn = (format: Format) => Promise<string | Buffer>;
 
 /** serveMetrics answers one scrape: negotiated format, gzip when asked for, 500 with a reason if rendering fails. */
 export async function serveMetrics(req: IncomingMessage, res: ServerResponse, render: RenderFn): Promise<void> {

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Router } from 'express';
 import { MeterCore, type MeterOptions } from '../meter/meter.js';
 import { type RenderFn, serveMetrics } from './handler.js';
-import { type Format, renderFamilies, renderRegistry } from './render.js';
+import { type Format, renderFamiliesTo, renderRegistry } from './render.js';
+import { ByteWriter } from './writer.js';
 
 export interface MetricsOptions {
   /** OpenMetrics 1.0 (with exemplars and `# EOF`) instead of text 0.0.4. */
@@ -31,18 +32,24 @@ export class Meter extends MeterCore {
     return this.render(opts.openMetrics ? 'openmetrics' : 'text');
   }
 
-  /** render is the format-level entry the handlers use. */
-  readonly render: RenderFn = async (format: Format) => {
-    const registry = renderRegistry(await this.registry.getMetricsAsJSON(), format);
-    const ours = renderFamilies(this.allFamilies(), format);
-    return format === 'openmetrics' ? ours + registry + '# EOF\n' : ours + registry;
+  /** renderBytes renders the exposition as UTF-8 bytes: what the HTTP handlers send. */
+  readonly renderBytes: RenderFn = async (format: Format) => {
+    const registry = await this.registry.getMetricsAsJSON();
+    const w = new ByteWriter();
+    renderFamiliesTo(w, this.allFamilies(), format);
+    w.text(renderRegistry(registry, format));
+    if (format === 'openmetrics') w.text('# EOF\n');
+    return w.result();
   };
+
+  /** render renders the exposition as text. */
+  readonly render = async (format: Format): Promise<string> => (await this.renderBytes(format)).toString('utf8');
 
   /** router returns an express router answering GET /metrics (or `path`) with content negotiation. */
   router(opts: { path?: string } = {}): Router {
     const r = Router();
     r.get(opts.path ?? '/metrics', (req, res) => {
-      void serveMetrics(req, res, this.render);
+      void serveMetrics(req, res, this.renderBytes);
     });
     return r;
   }
@@ -57,7 +64,7 @@ export class Meter extends MeterCore {
         res.setHeader('Allow', 'GET, HEAD');
         res.end();
       } else if (url === path) {
-        void serveMetrics(req, res, this.render);
+        void serveMetrics(req, res, this.renderBytes);
       } else if (url === '/') {
         res.setHeader('Content-Type', 'text/html; charset=utf-8');
         res.end(`<!doctype html><html><head><title>${escapeHtml(this.service)} metrics</title></head><body><h1>${escapeHtml(this.service)}</h1><p><a href="${path}">Metrics</a></p></body></html>\n`);

@@ -2,6 +2,7 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MetricFamily } from '../meter/family.js';
 import type { Exemplar, Series } from '../meter/series.js';
+import { ByteWriter } from './writer.js';
 
 export type Format = 'text' | 'openmetrics';
 
@@ -63,55 +64,72 @@ function header(f: MetricFamily, format: Format): string {
   return h;
 }
 
-/** Per family `le` label pairs, cached on the family. */
-const leCache = new WeakMap<MetricFamily, string[]>();
-function leLabels(f: MetricFamily): string[] {
+/** Per family `le="<bound>"} ` tails of bucket lines as bytes, cached on the family. */
+const leCache = new WeakMap<MetricFamily, Buffer[]>();
+function leTails(f: MetricFamily): Buffer[] {
   let les = leCache.get(f);
   if (les === undefined) {
-    les = [...f.upperBounds].map((b) => 'le="' + formatNumber(b) + '"');
-    les.push('le="+Inf"');
+    les = [...f.upperBounds].map((b) => Buffer.from('le="' + formatNumber(b) + '"} '));
+    les.push(Buffer.from('le="+Inf"} '));
     leCache.set(f, les);
   }
   return les;
 }
 
-function renderSeries(f: MetricFamily, s: Series, format: Format): string {
-  const om = format === 'openmetrics';
+const NL = 10;
+
+/**
+ * renderSeries writes one series. Each series caches its line head as bytes (`name{labels} ` or
+ * `name_bucket{labels,`): a render copies bytes and writes digits, allocating almost nothing
+ * (a rope of strings spent over half of its time in GC, measured).
+ */
+function renderSeries(f: MetricFamily, s: Series, om: boolean, w: ByteWriter): void {
   const lp = (s.rendered ??= pairs(f.labelNames, s.labelValues));
-  const braces = lp === '' ? '' : '{' + lp + '}';
-  switch (s.kind) {
-    case 'gauge':
-      return f.name + braces + ' ' + formatNumber(s.value) + '\n';
-    case 'counter': {
-      const name = om && !f.name.endsWith('_total') ? f.name + '_total' : f.name;
-      return name + braces + ' ' + formatNumber(s.value) + (om ? exemplarText(s.exemplar) : '') + '\n';
+  if (s.kind === 'histogram') {
+    const les = leTails(f);
+    const head = (s.head ??= Buffer.from(f.name + '_bucket{' + lp + (lp === '' ? '' : ',')));
+    const counts = s.counts;
+    let cum = 0;
+    for (let i = 0; i < les.length; i++) {
+      cum += counts[i]!;
+      w.bytes(head);
+      w.bytes(les[i]!);
+      w.count(cum);
+      if (om && s.exemplars[i] !== undefined) w.text(exemplarText(s.exemplars[i]));
+      w.byte(NL);
     }
-    case 'histogram': {
-      const les = leLabels(f);
-      const pre = f.name + '_bucket{' + (lp === '' ? '' : lp + ',');
-      let out = '';
-      let cum = 0;
-      for (let i = 0; i < les.length; i++) {
-        cum += s.counts[i]!;
-        out += pre + les[i] + '} ' + cum + (om ? exemplarText(s.exemplars[i]) : '') + '\n';
-      }
-      out += f.name + '_sum' + braces + ' ' + formatNumber(s.sum) + '\n';
-      out += f.name + '_count' + braces + ' ' + s.count + '\n';
-      return out;
-    }
+    const braces = lp === '' ? ' ' : '{' + lp + '} ';
+    w.text(f.name + '_sum' + braces);
+    w.text(formatNumber(s.sum));
+    w.byte(NL);
+    w.text(f.name + '_count' + braces);
+    w.count(s.count);
+    w.byte(NL);
+    return;
+  }
+  // Custom counters are refused without `_total`, so the sample name is the same in both formats.
+  w.bytes((s.head ??= Buffer.from(f.name + (lp === '' ? ' ' : '{' + lp + '} '))));
+  w.text(formatNumber(s.value));
+  if (om && s.kind === 'counter' && s.exemplar !== undefined) w.text(exemplarText(s.exemplar));
+  w.byte(NL);
+}
+
+/** renderFamiliesTo writes every family that has at least one series. */
+export function renderFamiliesTo(w: ByteWriter, families: Iterable<MetricFamily>, format: Format): void {
+  const om = format === 'openmetrics';
+  for (const f of families) {
+    if (f.series.size === 0 && f.overflowSeries === undefined) continue;
+    w.text(header(f, format));
+    for (const s of f.series.values()) renderSeries(f, s, om, w);
+    if (f.overflowSeries !== undefined) renderSeries(f, f.overflowSeries, om, w);
   }
 }
 
-/** renderFamilies writes every family that has at least one series. */
+/** renderFamilies returns the families as exposition text. */
 export function renderFamilies(families: Iterable<MetricFamily>, format: Format): string {
-  let out = '';
-  for (const f of families) {
-    if (f.series.size === 0 && f.overflowSeries === undefined) continue;
-    out += header(f, format);
-    for (const s of f.series.values()) out += renderSeries(f, s, format);
-    if (f.overflowSeries !== undefined) out += renderSeries(f, f.overflowSeries, format);
-  }
-  return out;
+  const w = new ByteWriter();
+  renderFamiliesTo(w, families, format);
+  return w.result().toString('utf8');
 }
 
 function sampleLine(name: string, v: MetricValue<string>): string {

@@ -27,6 +27,9 @@ export interface FamilyContext {
 
 export type LabelSet<L extends string> = { readonly [K in L]: string };
 
+/** A level of the series tree: label value -> next level, or -> series at the last label. */
+type Index = Map<string, Index | Series>;
+
 /** exemplarOf builds an exemplar, or undefined when its labels exceed the OpenMetrics limit. */
 export function exemplarOf(labels: Readonly<Record<string, string>>, value: number): Exemplar | undefined {
   let chars = 0;
@@ -41,7 +44,10 @@ export class MetricFamily<L extends string = string> {
   readonly labelNames: readonly L[];
   readonly upperBounds: Float64Array;
   readonly maxSeries: number;
+  /** Every series by its joined label values, in creation order: what the renderer and expiry walk. */
   readonly series = new Map<string, Series>();
+  /** The same series as a tree keyed by one label value per level: what recording looks up. */
+  private readonly index: Index = new Map();
   overflowSeries: Series | undefined;
   /** `# HELP`/`# TYPE` header lines, filled lazily by the renderer. */
   rendered: Record<string, string> = {};
@@ -72,8 +78,7 @@ export class MetricFamily<L extends string = string> {
    * overflow series past the cap. `pin` keeps it from expiry: zero-initialised series must stay.
    */
   seriesFor(values: readonly string[], pin = false): Series {
-    const key = values.length === 1 ? values[0]! : values.join('\u0001');
-    let s = this.series.get(key);
+    let s = this.lookup(values);
     if (s !== undefined) {
       if (pin) s.pinned = true;
       return s;
@@ -85,33 +90,58 @@ export class MetricFamily<L extends string = string> {
     }
     s = this.make(values);
     s.pinned = pin;
-    this.series.set(key, s);
+    this.series.set(values.join('\u0001'), s);
+    let node = this.index;
+    for (let i = 0; i < values.length - 1; i++) {
+      let next = node.get(values[i]!) as Index | undefined;
+      if (next === undefined) node.set(values[i]!, (next = new Map()));
+      node = next;
+    }
+    node.set(values[values.length - 1] ?? '', s);
     return s;
   }
 
-  /** seriesOf resolves a label object; undefined (and counted) when a label is missing or not a string. */
+  private lookup(values: readonly string[]): Series | undefined {
+    let node = this.index;
+    for (let i = 0; i < values.length - 1; i++) {
+      const next = node.get(values[i]!) as Index | undefined;
+      if (next === undefined) return undefined;
+      node = next;
+    }
+    return node.get(values[values.length - 1] ?? '') as Series | undefined;
+  }
+
+  /**
+   * seriesOf resolves a label object; undefined (and counted) when a label is missing or not a string.
+   * The hot path: one Map.get per label on interned strings, no key string built.
+   */
   seriesOf(labels: LabelSet<L> | undefined): Series | undefined {
     const names = this.labelNames;
-    if (names.length === 0) return this.seriesFor(names as readonly string[]);
-    if (labels === null || typeof labels !== 'object') {
-      this.ctx.error('invalid_labels');
-      return undefined;
-    }
-    if (names.length === 1) {
-      const v = labels[names[0]!];
-      if (typeof v !== 'string') return this.invalid();
-      const s = this.series.get(v);
-      return s !== undefined ? s : this.seriesFor([v]);
-    }
-    let key = '';
-    for (let i = 0; i < names.length; i++) {
+    const n = names.length;
+    if (n === 0) return this.seriesFor(names as readonly string[]);
+    if (labels === null || typeof labels !== 'object') return this.invalid();
+    let node = this.index;
+    for (let i = 0; i < n - 1; i++) {
       const v = labels[names[i]!];
       if (typeof v !== 'string') return this.invalid();
-      key = i === 0 ? v : key + '\u0001' + v;
+      const next = node.get(v) as Index | undefined;
+      if (next === undefined) return this.create(labels);
+      node = next;
     }
-    const s = this.series.get(key);
-    if (s !== undefined) return s;
-    return this.seriesFor(names.map((n) => labels[n]));
+    const v = labels[names[n - 1]!];
+    if (typeof v !== 'string') return this.invalid();
+    const s = node.get(v) as Series | undefined;
+    return s !== undefined ? s : this.create(labels);
+  }
+
+  private create(labels: LabelSet<L>): Series | undefined {
+    const values: string[] = [];
+    for (const name of this.labelNames) {
+      const v = labels[name];
+      if (typeof v !== 'string') return this.invalid();
+      values.push(v);
+    }
+    return this.seriesFor(values);
   }
 
   private invalid(): undefined {
@@ -119,17 +149,28 @@ export class MetricFamily<L extends string = string> {
     return undefined;
   }
 
+  /** remove drops the series of these label values, if it exists. */
+  remove(values: readonly string[]): boolean {
+    if (!this.series.delete(values.join('\u0001'))) return false;
+    const path: Index[] = [this.index];
+    for (let i = 0; i < values.length - 1; i++) path.push(path[i]!.get(values[i]!) as Index);
+    path[path.length - 1]!.delete(values[values.length - 1] ?? '');
+    // Prune maps left empty so a churn of label values does not leave a trail of them.
+    for (let i = path.length - 1; i > 0 && path[i]!.size === 0; i--) path[i - 1]!.delete(values[i - 1]!);
+    return true;
+  }
+
   /** expireIdle drops series not written for ttlMs, checked at each call; pinned series stay. Returns how many went. */
   expireIdle(nowMs: number, ttlMs: number): number {
     // pipemeter's own families count what was dropped; expiring them would hide exactly that.
     if (this.def.domain === 'self') return 0;
     let dropped = 0;
-    for (const [key, s] of this.series) {
+    for (const s of this.series.values()) {
       if (s.dirty) {
         s.dirty = false;
         s.lastSeen = nowMs;
       } else if (!s.pinned && nowMs - s.lastSeen >= ttlMs) {
-        this.series.delete(key);
+        this.remove(s.labelValues);
         dropped++;
       }
     }

@@ -124,8 +124,7 @@ export class Gauge<L extends string = string> extends Instrument<L, BoundGauge> 
   }
   /** remove drops one series, e.g. a gauge for something that no longer exists. */
   remove(labels: LabelSet<L>): void {
-    const key = this.family.labelNames.map((n) => labels[n]).join('\u0001');
-    this.family.series.delete(key);
+    this.family.remove(this.family.labelNames.map((n) => labels[n]));
   }
 }
 

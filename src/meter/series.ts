@@ -17,6 +17,8 @@ interface SeriesBase {
   pinned: boolean;
   /** Rendered label pairs without braces (`a="x",b="y"`), filled lazily by the renderer. */
   rendered: string | undefined;
+  /** The rendered line head as bytes (`name{labels} `, or `name_bucket{labels,`), filled lazily by the renderer. */
+  head: Uint8Array | undefined;
 }
 
 export interface CounterSeries extends SeriesBase {
@@ -33,7 +35,8 @@ export interface GaugeSeries extends SeriesBase {
 export interface HistogramSeries extends SeriesBase {
   readonly kind: 'histogram';
   /** Observations per bucket, not cumulative; the last slot is +Inf. */
-  readonly counts: Float64Array;
+  /** A plain array: small integers stay Smis, which render to text faster than doubles. */
+  readonly counts: number[];
   sum: number;
   count: number;
   /** One exemplar per bucket slot, the latest. */
@@ -43,7 +46,7 @@ export interface HistogramSeries extends SeriesBase {
 export type Series = CounterSeries | GaugeSeries | HistogramSeries;
 
 function base(labelValues: readonly string[]) {
-  return { labelValues, dirty: true, lastSeen: 0, pinned: false, rendered: undefined };
+  return { labelValues, dirty: true, lastSeen: 0, pinned: false, rendered: undefined, head: undefined };
 }
 
 export function newCounterSeries(labelValues: readonly string[]): CounterSeries {
@@ -58,7 +61,7 @@ export function newHistogramSeries(labelValues: readonly string[], bucketCount: 
   return {
     kind: 'histogram',
     ...base(labelValues),
-    counts: new Float64Array(bucketCount + 1),
+    counts: new Array<number>(bucketCount + 1).fill(0),
     sum: 0,
     count: 0,
     exemplars: new Array<Exemplar | undefined>(bucketCount + 1).fill(undefined),

@@ -1,0 +1,404 @@
+/** Alerting rules, written once by label (never per scraper), each with the runbook text docs/runbooks.md is made of. */
+import {
+  pipelineJobFailures,
+  pipelineJobsFinished,
+  pipelineJobsInProgress,
+  pipelineQueueDepth,
+  pipelineQueueWait,
+  pipelineRealtimeFactor,
+  pipelineStageDuration,
+  probeSuccess,
+  scraperItemsCreated,
+  scraperLastSuccess,
+  scraperRuns,
+  scraperSchemaErrors,
+} from '../catalog/index.js';
+import { DENOMINATOR_FLOOR, histogramQuantile, oneOf, quantileTag, ratio, selector, sumBy } from './promql.js';
+import { type AlertingRule, type RuleGroup, sloErrorRatioRecord } from './rules.js';
+import type { AlertKnobs, BurnWindow, Settings } from './settings.js';
+
+/** How to handle an alert: the sections of its runbook entry. */
+export interface Runbook {
+  meaning: string;
+  /** PromQL to paste into Prometheus or Grafana Explore. */
+  look: string[];
+  fix: string[];
+}
+
+export interface AlertDef {
+  group: 'scraper' | 'targets' | 'pipeline' | 'slo';
+  rule: AlertingRule;
+  runbook: Runbook;
+}
+
+/** runbookAnchor is the markdown anchor of an alert's heading (`## ScraperNoItemsCreated` → `scrapernoitemscreated`). */
+export function runbookAnchor(alert: string): string {
+  return alert.toLowerCase();
+}
+
+function pct(r: number): string {
+  return `${Math.round(r * 10000) / 100}%`;
+}
+
+type Draft = Omit<AlertDef, 'rule'> & {
+  alert: string;
+  expr: string;
+  knobs: AlertKnobs;
+  summary: string;
+  description: string;
+};
+
+function build(s: Settings, d: Draft): AlertDef {
+  return {
+    group: d.group,
+    runbook: d.runbook,
+    rule: {
+      alert: d.alert,
+      expr: d.expr,
+      for: d.knobs.for,
+      labels: { severity: d.knobs.severity },
+      annotations: {
+        summary: d.summary,
+        description: d.description,
+        runbook_url: `${s.runbookBaseUrl}#${runbookAnchor(d.alert)}`,
+      },
+    },
+  };
+}
+
+function scraperAlerts(s: Settings): Draft[] {
+  const { noItems, schemaErrors, itemRateDrop, noRecentSuccess } = s.scraper;
+  const items = scraperItemsCreated.name;
+  const lastSuccess = `max by (scraper) (max_over_time(${scraperLastSuccess.name}[${noRecentSuccess.memory}]))`;
+  const exporting = `count by (scraper) (${scraperRuns.name})`;
+  return [
+    {
+      group: 'scraper',
+      alert: 'ScraperNoItemsCreated',
+      // Second branch: a scraper that runs but has never created an item has no items series at all.
+      // The offset guard keeps a scraper deployed less than the window ago from firing at once.
+      expr:
+        `(${sumBy(['scraper'], `increase(${items}[${noItems.window}])`)} == 0 ` +
+        `or ${exporting} * 0 unless on (scraper) count by (scraper) (${items})) ` +
+        `and on (scraper) count by (scraper) (${scraperRuns.name} offset ${noItems.window})`,
+      knobs: noItems,
+      summary: 'A scraper created no items.',
+      description: `Scraper {{ $labels.scraper }} created no items in the last ${noItems.window}.`,
+      runbook: {
+        meaning: `The scraper has been exporting metrics for at least ${noItems.window} and created no item of any type in that time: it runs but finds nothing, or it does not run.`,
+        look: [
+          `sum by (scraper, item_type) (increase(${items}{scraper="<name>"}[1h]))`,
+          `sum by (scraper, outcome) (increase(${scraperRuns.name}{scraper="<name>"}[1h]))`,
+          `sum by (scraper, error_type) (increase(${scraperSchemaErrors.name}{scraper="<name>"}[1h]))`,
+        ],
+        fix: [
+          'No runs at all: check the scheduler (cron, queue consumer) and the scraper logs.',
+          'Runs but failures: see ScraperNoRecentSuccess; the site may block or have changed.',
+          'Runs succeed with zero items: the page layout changed and the selectors match nothing; schema errors often rise too.',
+        ],
+      },
+    },
+    {
+      group: 'scraper',
+      alert: 'ScraperHighSchemaErrorRate',
+      expr:
+        ratio(
+          sumBy(['scraper'], `rate(${scraperSchemaErrors.name}[${schemaErrors.window}])`),
+          sumBy(['scraper'], `rate(${items}[${schemaErrors.window}])`),
+        ) + ` > ${schemaErrors.maxRatio}`,
+      knobs: schemaErrors,
+      summary: 'A scraper rejects too many items.',
+      description:
+        `Scraper {{ $labels.scraper }}: schema errors are {{ $value | humanizePercentage }} of items created ` +
+        `over the last ${schemaErrors.window} (threshold ${pct(schemaErrors.maxRatio)}).`,
+      runbook: {
+        meaning: `More than ${pct(schemaErrors.maxRatio)} of the items the scraper built over ${schemaErrors.window} failed validation or could not be built.`,
+        look: [
+          `sum by (error_type, item_type) (rate(${scraperSchemaErrors.name}{scraper="<name>"}[${schemaErrors.window}]))`,
+          `scraper:scraper_schema_errors:per_item_ratio_rate${s.rateWindow}{scraper="<name>"}`,
+        ],
+        fix: [
+          '`http_error` dominates: the site throttles or blocks; slow down or rotate egress.',
+          'Validation errors on one item type: the source changed a field; update the parser and its schema.',
+          '`general_exception`: a bug; the scraper logs have the stack.',
+        ],
+      },
+    },
+    {
+      group: 'scraper',
+      alert: 'ScraperItemRateDrop',
+      expr:
+        `${sumBy(['scraper'], `rate(${items}[${itemRateDrop.window}])`)} < ${itemRateDrop.minRatioOfBaseline} * ` +
+        sumBy(['scraper'], `rate(${items}[${itemRateDrop.baseline}])`),
+      knobs: itemRateDrop,
+      summary: 'A scraper creates far fewer items than usual.',
+      description:
+        `Scraper {{ $labels.scraper }} creates {{ $value | printf "%.3g" }} items/s over the last ${itemRateDrop.window}, ` +
+        `under ${pct(itemRateDrop.minRatioOfBaseline)} of its ${itemRateDrop.baseline} average.`,
+      runbook: {
+        meaning: `The item rate over ${itemRateDrop.window} is below ${pct(itemRateDrop.minRatioOfBaseline)} of the scraper's own ${itemRateDrop.baseline} average: partial breakage (one item type or one source stopped) rather than a full stop.`,
+        look: [
+          `sum by (item_type, source) (rate(${items}{scraper="<name>"}[${itemRateDrop.window}]))`,
+          `sum by (item_type, source) (rate(${items}{scraper="<name>"}[${itemRateDrop.baseline}]))`,
+        ],
+        fix: [
+          'Compare by item_type and source to find what stopped; fix that parser or source.',
+          'A planned change of schedule or scope also lowers the rate: the alert clears once the 7-day average follows.',
+        ],
+      },
+    },
+    {
+      group: 'scraper',
+      alert: 'ScraperNoRecentSuccess',
+      // The timestamp appears only after a first success, so a scraper that has only ever failed is
+      // caught by its failures with no timestamp; max_over_time keeps the timestamp across a restart.
+      expr:
+        `(time() - ${lastSuccess} > ${noRecentSuccess.maxAgeSeconds} and on (scraper) ${exporting}) ` +
+        `or (${sumBy(['scraper'], `increase(${selector(scraperRuns.name, { outcome: 'failure' })}[${noRecentSuccess.window}])`)} > 0 ` +
+        `unless on (scraper) ${lastSuccess})`,
+      knobs: noRecentSuccess,
+      summary: 'A scraper has not succeeded recently.',
+      description: `Scraper {{ $labels.scraper }} has not finished a successful run in the last ${noRecentSuccess.window}.`,
+      runbook: {
+        meaning: `The last successful run is older than ${noRecentSuccess.window}, or the scraper has failed runs and no success at all.`,
+        look: [
+          `time() - ${scraperLastSuccess.name}{scraper="<name>"}`,
+          `sum by (outcome) (increase(${scraperRuns.name}{scraper="<name>"}[${noRecentSuccess.window}]))`,
+        ],
+        fix: [
+          'Failures and no success: read the scraper logs for the failing step (login, fetch, parse).',
+          'No runs at all: the scheduler or the container is down; see TargetDown and ProbeFailing.',
+        ],
+      },
+    },
+  ];
+}
+
+function targetAlerts(s: Settings): Draft[] {
+  const jobs = [s.jobs.sidecar, s.jobs.workers, s.jobs.nodeExporter];
+  return [
+    {
+      group: 'targets',
+      alert: 'TargetDown',
+      expr: `${selector('up', { job: oneOf(jobs) })} == 0`,
+      knobs: s.targetDown,
+      summary: 'A scrape target is down.',
+      description: `{{ $labels.instance }} of job {{ $labels.job }} has been unreachable for ${s.targetDown.for}.`,
+      runbook: {
+        meaning: 'Prometheus cannot scrape the target: the process is down, its port is closed, or /metrics fails.',
+        look: ['up{job="<job>"} == 0', 'scrape_duration_seconds{job="<job>"}'],
+        fix: [
+          'Open the target page in Prometheus (Status → Targets) for the scrape error.',
+          'Restart the process or container; check that /metrics answers with `pipemeter check`.',
+        ],
+      },
+    },
+    {
+      group: 'targets',
+      alert: 'TargetAbsent',
+      expr: s.absentJobs.map((job) => `absent(${selector('up', { job })})`).join(' or '),
+      knobs: s.targetAbsent,
+      summary: 'A scrape job has no targets.',
+      description: `No target of job {{ $labels.job }} has been scraped for ${s.targetAbsent.for}.`,
+      runbook: {
+        meaning: 'The job vanished: service discovery returns no targets or the scrape config lost the job. TargetDown cannot fire for targets that do not exist.',
+        look: ['count by (job) (up)', 'prometheus_sd_discovered_targets'],
+        fix: [
+          'Check the file_sd file under prometheus/targets/ or the discovery the job uses.',
+          'Check that prometheus.yml still has the job and was reloaded.',
+        ],
+      },
+    },
+    {
+      group: 'targets',
+      alert: 'ProbeFailing',
+      expr: `min by (job, instance, target) (${probeSuccess.name}) == 0`,
+      knobs: s.probeFailing,
+      summary: 'A health probe fails.',
+      description: `Health probe of {{ $labels.target }} (instance {{ $labels.instance }}) has failed for ${s.probeFailing.for}.`,
+      runbook: {
+        meaning: 'The target answers scrapes but its health check fails: the container is unhealthy.',
+        look: [`${probeSuccess.name} == 0`, 'probe_duration_seconds'],
+        fix: ['Read the container health log and the process logs; restart if it is wedged.'],
+      },
+    },
+  ];
+}
+
+function pipelineAlerts(s: Settings): Draft[] {
+  const { stageLatency, failureRate, queueBacklog, jobsStuck, realtimeFactor } = s.pipeline;
+  const counted = selector(pipelineJobsFinished.name, { outcome: oneOf(s.slo.countedOutcomes) });
+  const waitP95 = histogramQuantile(pipelineQueueWait, queueBacklog.quantile, s.rateWindow, ['pipeline']);
+  return [
+    {
+      group: 'pipeline',
+      alert: 'PipelineStageLatencyHigh',
+      expr: `${histogramQuantile(pipelineStageDuration, stageLatency.quantile, s.rateWindow, ['pipeline', 'stage'])} > ${stageLatency.maxSeconds}`,
+      knobs: stageLatency,
+      summary: 'A pipeline stage is slow.',
+      description:
+        `${quantileTag(stageLatency.quantile)} of stage {{ $labels.stage }} in pipeline {{ $labels.pipeline }} is ` +
+        `{{ $value | humanizeDuration }} (threshold ${stageLatency.maxSeconds}s).`,
+      runbook: {
+        meaning: `The ${quantileTag(stageLatency.quantile)} time of one stage over ${s.rateWindow} is above ${stageLatency.maxSeconds}s.`,
+        look: [
+          `pipeline:${pipelineStageDuration.name}:p95_${s.rateWindow}{pipeline="<name>"}`,
+          `sum by (stage, outcome) (rate(${pipelineStageDuration.name}_count{pipeline="<name>"}[${s.rateWindow}]))`,
+        ],
+        fix: [
+          'A dependency of the stage is slow (embedding API, vector store, transcription model): check its latency.',
+          'Inputs grew (longer videos, bigger pages): compare with the RTF and item counts.',
+        ],
+      },
+    },
+    {
+      group: 'pipeline',
+      alert: 'PipelineFailureRateHigh',
+      expr:
+        `${sumBy(['pipeline', 'stage'], `rate(${pipelineJobFailures.name}[${failureRate.window}])`)} / on (pipeline) group_left ` +
+        `clamp_min(${sumBy(['pipeline'], `rate(${counted}[${failureRate.window}])`)}, ${DENOMINATOR_FLOOR}) > ${failureRate.maxRatio}`,
+      knobs: failureRate,
+      summary: 'Many jobs of a pipeline fail at one stage.',
+      description:
+        `{{ $value | humanizePercentage }} of jobs in pipeline {{ $labels.pipeline }} failed at stage {{ $labels.stage }} ` +
+        `over the last ${failureRate.window} (threshold ${pct(failureRate.maxRatio)}).`,
+      runbook: {
+        meaning: `More than ${pct(failureRate.maxRatio)} of finished jobs failed, attributed to the named stage.`,
+        look: [
+          `sum by (stage) (rate(${pipelineJobFailures.name}{pipeline="<name>"}[${failureRate.window}]))`,
+          `sum by (outcome) (rate(${pipelineJobsFinished.name}{pipeline="<name>"}[${failureRate.window}]))`,
+        ],
+        fix: [
+          'Find a failed job id in the exemplars of the stage histogram or in the worker logs, and read its error.',
+          'A failing dependency of that stage (API quota, storage) is the usual cause.',
+        ],
+      },
+    },
+    {
+      group: 'pipeline',
+      alert: 'PipelineQueueBacklog',
+      expr:
+        `label_replace(${waitP95} > ${queueBacklog.maxWaitSeconds}, "signal", "wait_${quantileTag(queueBacklog.quantile)}_seconds", "", "") ` +
+        `or label_replace(max by (pipeline) (${pipelineQueueDepth.name}) > ${queueBacklog.maxDepth}, "signal", "depth", "", "")`,
+      knobs: queueBacklog,
+      summary: 'A pipeline queue is backing up.',
+      description:
+        `Pipeline {{ $labels.pipeline }} queue backlog: {{ $labels.signal }} is {{ $value | printf "%.4g" }} ` +
+        `(thresholds: wait ${quantileTag(queueBacklog.quantile)} ${queueBacklog.maxWaitSeconds}s, depth ${queueBacklog.maxDepth}).`,
+      runbook: {
+        meaning: 'Jobs wait too long before a worker picks them up, or too many are queued: arrivals outpace workers.',
+        look: [
+          `max by (pipeline) (${pipelineQueueDepth.name})`,
+          `pipeline:${pipelineQueueWait.name}:p95_${s.rateWindow}`,
+          `sum by (pipeline) (${pipelineJobsInProgress.name})`,
+        ],
+        fix: ['Add workers or concurrency; check that workers are not stuck (PipelineJobsStuck).', 'A burst of requests drains by itself: confirm the depth trend falls.'],
+      },
+    },
+    {
+      group: 'pipeline',
+      alert: 'PipelineJobsStuck',
+      expr:
+        `${sumBy(['pipeline'], pipelineJobsInProgress.name)} > 0 and on (pipeline) ` +
+        `${sumBy(['pipeline'], `increase(${pipelineJobsFinished.name}[${jobsStuck.window}])`)} == 0`,
+      knobs: jobsStuck,
+      summary: 'A pipeline has jobs in progress and finishes none.',
+      description: `Pipeline {{ $labels.pipeline }} has {{ $value }} jobs in progress and finished none in the last ${jobsStuck.window}.`,
+      runbook: {
+        meaning: `Jobs are in progress but none finished (any outcome) in ${jobsStuck.window}: workers hang, or lifecycle events (completed/failed webhooks) stopped arriving.`,
+        look: [
+          `sum by (pipeline) (${pipelineJobsInProgress.name})`,
+          `sum by (pipeline, outcome) (increase(${pipelineJobsFinished.name}[${jobsStuck.window}]))`,
+          'pipemeter_jobs_tracked',
+        ],
+        fix: [
+          'Worker threads blocked on a dependency: take a stack dump, restart the worker.',
+          'Webhook-driven jobs: check that the crawler still delivers completion webhooks to the sidecar.',
+        ],
+      },
+    },
+    {
+      group: 'pipeline',
+      alert: 'PipelineHighRealtimeFactor',
+      expr: `${histogramQuantile(pipelineRealtimeFactor, realtimeFactor.quantile, realtimeFactor.window, ['pipeline'])} > ${realtimeFactor.max}`,
+      knobs: realtimeFactor,
+      summary: 'A media pipeline processes slower than planned.',
+      description:
+        `${quantileTag(realtimeFactor.quantile)} real-time factor of pipeline {{ $labels.pipeline }} is {{ $value | humanize }} ` +
+        `over ${realtimeFactor.window} (threshold ${realtimeFactor.max}).`,
+      runbook: {
+        meaning: `Processing takes more than ${realtimeFactor.max} seconds per second of media for the slowest jobs: capacity planning is off.`,
+        look: [
+          `pipeline:${pipelineRealtimeFactor.name}:p95_${s.rateWindow}`,
+          `sum by (stage) (rate(${pipelineStageDuration.name}_sum{pipeline="<name>"}[1h]))`,
+        ],
+        fix: ['Find the stage that grew (transcription, scene detection) and check its hardware (GPU) and model size.'],
+      },
+    },
+  ];
+}
+
+function burnExpr(s: Settings, windows: readonly BurnWindow[]): string {
+  const budget = `(1 - ${s.slo.target})`;
+  return windows
+    .map(
+      (w) =>
+        `(${sloErrorRatioRecord(w.long)} > (${w.factor} * ${budget}) and ${sloErrorRatioRecord(w.short)} > (${w.factor} * ${budget}))`,
+    )
+    .join(' or ');
+}
+
+function windowsText(windows: readonly BurnWindow[]): string {
+  return windows.map((w) => `${w.long}/${w.short} at ${w.factor}x`).join(', ');
+}
+
+function sloAlerts(s: Settings): Draft[] {
+  const look = [
+    `${sloErrorRatioRecord('1h')}{pipeline="<name>"}`,
+    `sum by (outcome) (increase(${pipelineJobsFinished.name}{pipeline="<name>"}[1d]))`,
+  ];
+  return [
+    {
+      group: 'slo',
+      alert: 'PipelineErrorBudgetFastBurn',
+      expr: burnExpr(s, s.slo.page.windows),
+      knobs: s.slo.page,
+      summary: 'A pipeline burns its job-success error budget fast.',
+      description:
+        `Pipeline {{ $labels.pipeline }} job error ratio is {{ $value | humanizePercentage }}, ` +
+        `burning the ${pct(s.slo.target)} success SLO's budget fast (${windowsText(s.slo.page.windows)}).`,
+      runbook: {
+        meaning: `Jobs fail (${s.slo.badOutcomes.join(', ')}) fast enough to spend a large part of the ${pct(s.slo.target)} SLO's 30-day budget within hours; both a long and a short window agree, so it is happening now.`,
+        look,
+        fix: ['Treat as an outage: see PipelineFailureRateHigh for the stage, and recent deploys of workers or dependencies.'],
+      },
+    },
+    {
+      group: 'slo',
+      alert: 'PipelineErrorBudgetSlowBurn',
+      expr: burnExpr(s, s.slo.ticket.windows),
+      knobs: s.slo.ticket,
+      summary: 'A pipeline burns its job-success error budget steadily.',
+      description:
+        `Pipeline {{ $labels.pipeline }} job error ratio is {{ $value | humanizePercentage }}, ` +
+        `spending the ${pct(s.slo.target)} success SLO's budget faster than it refills (${windowsText(s.slo.ticket.windows)}).`,
+      runbook: {
+        meaning: 'A steady, lower failure rate that will exhaust the budget within the SLO period if nothing changes.',
+        look,
+        fix: ['Not urgent: look at the failures by stage over days and fix the most common cause.'],
+      },
+    },
+  ];
+}
+
+/** alertDefs returns every alert with its runbook, in a stable order. */
+export function alertDefs(s: Settings): AlertDef[] {
+  return [...scraperAlerts(s), ...targetAlerts(s), ...pipelineAlerts(s), ...sloAlerts(s)].map((d) => build(s, d));
+}
+
+/** alertRuleGroups groups the alerts as they are written to the rules file. */
+export function alertRuleGroups(s: Settings): RuleGroup<AlertingRule>[] {
+  const defs = alertDefs(s);
+  const groups: AlertDef['group'][] = ['scraper', 'targets', 'pipeline', 'slo'];
+  return groups.map((g) => ({ name: `pipemeter-${g}-alerts`, rules: defs.filter((d) => d.group === g).map((d) => d.rule) }));
+}

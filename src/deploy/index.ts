@@ -1,0 +1,27 @@
+/** generateAll: every shipped operations file, rendered from the catalog and one Settings value. */
+import { TEMPLATE_FILE, alertmanagerConfig, slackTemplate } from './alertmanager.js';
+import { alertRuleGroups } from './alerts.js';
+import { prometheusConfig, workerTargets } from './prometheus.js';
+import { ruleTestFiles } from './rule-tests.js';
+import { recordingRuleGroups } from './rules.js';
+import type { Settings } from './settings.js';
+import { toYaml } from './yaml.js';
+
+export interface GeneratedFile {
+  /** Relative to the output root, forward slashes: `deploy/...` or `docs/...`. */
+  path: string;
+  content: string;
+}
+
+/** generateAll renders every generated file; pure, and byte-identical for the same settings and catalog. */
+export function generateAll(s: Settings): GeneratedFile[] {
+  return [
+    { path: 'deploy/prometheus/prometheus.yml', content: prometheusConfig(s) },
+    { path: 'deploy/prometheus/targets/workers.yml', content: workerTargets(s) },
+    { path: 'deploy/prometheus/rules/recording.yml', content: toYaml({ groups: recordingRuleGroups(s) }) },
+    { path: 'deploy/prometheus/rules/alerts.yml', content: toYaml({ groups: alertRuleGroups(s) }) },
+    ...ruleTestFiles(s).map((f) => ({ path: `deploy/prometheus/tests/${f.name}`, content: f.content })),
+    { path: 'deploy/alertmanager/alertmanager.yml', content: alertmanagerConfig(s) },
+    { path: `deploy/alertmanager/templates/${TEMPLATE_FILE}`, content: slackTemplate(s) },
+  ];
+}

@@ -1,0 +1,64 @@
+/** PromQL building blocks shared by the rule, alert and dashboard generators, so every query is spelled one way. */
+import type { FamilyDef } from '../catalog/index.js';
+
+/**
+ * Guard for ratio denominators: with no traffic `x / 0` is NaN or +Inf, which either hides a real
+ * problem or pages on nothing; clamping the denominator gives 0 for 0/0 and a large ratio for n/0.
+ */
+export const DENOMINATOR_FLOOR = '1e-9';
+
+/** selector renders `name{k="v",...}`; a value starting with `~` becomes a regex match. */
+export function selector(name: string, matchers: Readonly<Record<string, string>> = {}): string {
+  const parts = Object.entries(matchers).map(([k, v]) => (v.startsWith('~') ? `${k}=~"${v.slice(1)}"` : `${k}="${v}"`));
+  return parts.length === 0 ? name : `${name}{${parts.join(',')}}`;
+}
+
+/** oneOf renders a regex matcher value for a closed set of label values. */
+export function oneOf(values: readonly string[]): string {
+  return `~${values.join('|')}`;
+}
+
+export function sumBy(labels: readonly string[], inner: string): string {
+  return `sum by (${labels.join(', ')}) (${inner})`;
+}
+
+/** ratio divides with the denominator guarded (see DENOMINATOR_FLOOR). */
+export function ratio(numerator: string, denominator: string): string {
+  return `${numerator} / clamp_min(${denominator}, ${DENOMINATOR_FLOOR})`;
+}
+
+/** ownerLabel is the bounded label a family is aggregated by first (`scraper`, `pipeline`), if it has one. */
+export function ownerLabel(f: FamilyDef): string | undefined {
+  return f.labels.find((l) => l === 'scraper' || l === 'pipeline');
+}
+
+/** quantileLabels are a histogram's labels kept in its quantiles: all but `outcome`, which would split the distribution. */
+export function quantileLabels(f: FamilyDef): readonly string[] {
+  return f.labels.filter((l) => l !== 'outcome');
+}
+
+/** histogramQuantile renders `histogram_quantile(q, sum by (le, ...) (rate(x_bucket{...}[w])))`. */
+export function histogramQuantile(
+  f: FamilyDef,
+  q: number,
+  window: string,
+  by: readonly string[] = quantileLabels(f),
+  matchers: Readonly<Record<string, string>> = {},
+): string {
+  return `histogram_quantile(${q}, ${sumBy(['le', ...by], `rate(${selector(`${f.name}_bucket`, matchers)}[${window}])`)})`;
+}
+
+/** baseName drops `_total` from a counter's name, as recording-rule names do. */
+export function baseName(f: FamilyDef): string {
+  return f.name.replace(/_total$/, '');
+}
+
+/** level is the first part of a recording-rule name: the family's domain, the level it is aggregated to. */
+export function level(f: FamilyDef): string {
+  return f.domain;
+}
+
+/** quantileTag renders 0.95 as `p95` and 0.999 as `p999`. */
+export function quantileTag(q: number): string {
+  return `p${String(q).replace(/^0\./, '').padEnd(2, '0')}`;
+}

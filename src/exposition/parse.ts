@@ -144,7 +144,7 @@ class LineReader {
   }
 
   fail(code: string, what: string): never {
-    throw new ParseFailure(code, `${what} at column ${this.pos + 1}`);
+    throw new ParseFailure(code, `column ${this.pos + 1}: ${what}`);
   }
 
   /** blanks skips spaces and tabs (text) and returns how many; OpenMetrics callers check for exactly one. */

@@ -1,0 +1,290 @@
+/** Findings for one parsed target: exposition problems, catalog coverage, stale last-success, series counts, id-like labels. */
+import { type FamilyDef, type FamilyDomain, familiesOf, idLikeLabel } from '../../catalog/index.js';
+import type { Format } from '../../exposition/render.js';
+import type { ParsedExposition, ParsedFamily } from '../../exposition/parse.js';
+import { MeterCore } from '../../meter/meter.js';
+import type { CheckSettings } from './settings.js';
+import { formatDuration } from './settings.js';
+
+/** error and warning make the exit code 1; a note is information only. */
+export type Severity = 'error' | 'warning' | 'note';
+
+export interface Finding {
+  severity: Severity;
+  code: string;
+  family?: string;
+  label?: string;
+  /** The exposition line, for problems found while parsing. */
+  line?: number;
+  message: string;
+}
+
+export interface FamilySeries {
+  family: string;
+  series: number;
+}
+
+/** The domains whose presence names a target's kind; `self` and `probe` families are not a kind of worker. */
+export type TargetKind = Extract<FamilyDomain, 'scraper' | 'pipeline' | 'sidecar'>;
+const kindDomains: readonly TargetKind[] = ['scraper', 'pipeline', 'sidecar'];
+
+export interface Analysis {
+  format: Format;
+  families: number;
+  series: number;
+  kinds: TargetKind[];
+  top: FamilySeries[];
+  findings: Finding[];
+}
+
+/** Labels whose values are bounded by construction (bucket bounds and quantiles). */
+const structuralLabels = new Set(['le', 'quantile']);
+
+/** Value shapes that grow without bound, checked in this order (a Unix time is also a long number). */
+const idShapes: readonly { what: string; re: RegExp }[] = [
+  { what: 'UUIDs', re: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i },
+  { what: 'e-mail addresses', re: /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/i },
+  { what: 'URLs with a path', re: /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+\/\S+/i },
+  { what: 'paths with an id segment', re: /^\/(?:[^/\s]*\/)*(?:\d{3,}|[0-9a-f]{8,}|[0-9a-f-]{36})(?:\/|$)/i },
+  { what: 'timestamps', re: /^(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?|1\d{9}(?:\.\d+)?|1\d{12})$/ },
+  { what: 'hashes or hex ids', re: /^(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{16,}$/i },
+  { what: 'numeric ids', re: /^\d{5,}$/ },
+];
+
+/** How many distinct id-like values a label needs before it is a finding: one build revision is bounded, many are not. */
+const ID_VALUES_MIN = 2;
+
+/** A fresh meter's series at start: what a pipemeter handle exposes before any event, so its absence is a finding. */
+let startFamilies: ReadonlySet<string> | undefined;
+function familiesAtStart(): ReadonlySet<string> {
+  if (startFamilies === undefined) {
+    const m = new MeterCore({ defaultMetrics: false, logger: () => {} });
+    m.scraper('check');
+    m.pipeline('check');
+    const names = new Set<string>();
+    for (const f of m.allFamilies()) if (f.series.size > 0) names.add(f.name);
+    startFamilies = names;
+  }
+  return startFamilies;
+}
+
+/** catalogName is the name the catalog uses: OpenMetrics declares a counter without its `_total`. */
+function catalogName(f: ParsedFamily, format: Format): string {
+  return format === 'openmetrics' && f.type === 'counter' && !f.name.endsWith('_total') ? f.name + '_total' : f.name;
+}
+
+function labelNames(f: ParsedFamily): Set<string> {
+  const names = new Set<string>();
+  for (const s of f.samples) for (const l in s.labels) if (!structuralLabels.has(l)) names.add(l);
+  return names;
+}
+
+/** analyse turns one parsed exposition into findings; `nowMs` is the clock the age of last-success timestamps is read against. */
+export function analyse(parsed: ParsedExposition, settings: CheckSettings, nowMs: number): Analysis {
+  const findings: Finding[] = parsed.problems.map((p) => ({
+    severity: p.severity,
+    code: p.code,
+    ...(p.family === undefined ? {} : { family: p.family }),
+    line: p.line,
+    message: p.message,
+  }));
+  const present = new Map<string, ParsedFamily>();
+  for (const f of parsed.families) if (f.samples.length > 0) present.set(catalogName(f, parsed.format), f);
+  const kinds = kindDomains.filter((d) => familiesOf(d).some((def) => present.has(def.name)));
+
+  if (settings.catalog) findings.push(...catalogFindings(present, kinds));
+  findings.push(...staleFindings(parsed.families, settings, nowMs));
+  findings.push(...labelFindings(parsed.families));
+
+  const counts = parsed.families
+    .map((f) => ({ family: catalogName(f, parsed.format), series: f.samples.length }))
+    .filter((c) => c.series > 0)
+    .sort((a, b) => b.series - a.series || a.family.localeCompare(b.family));
+  for (const c of counts) {
+    if (c.series > settings.maxSeries) {
+      findings.push({
+        severity: 'warning',
+        code: 'too-many-series',
+        family: c.family,
+        message: `${c.family} has ${c.series} series, over --max-series ${settings.maxSeries}; drop or bound a label (ids belong in exemplars)`,
+      });
+    }
+  }
+  return {
+    format: parsed.format,
+    families: parsed.families.length,
+    series: counts.reduce((n, c) => n + c.series, 0),
+    kinds,
+    top: counts.slice(0, settings.top),
+    findings,
+  };
+}
+
+function catalogFindings(present: ReadonlyMap<string, ParsedFamily>, kinds: readonly TargetKind[]): Finding[] {
+  const out: Finding[] = [];
+  if (kinds.length === 0) {
+    out.push({
+      severity: 'warning',
+      code: 'no-catalog-families',
+      message: 'no catalog family found, so the target\'s kind is unknown; name metrics as the catalog does (e.g. scraper_items_created_total) or drop --catalog',
+    });
+    return out;
+  }
+  const atStart = familiesAtStart();
+  const domains: FamilyDomain[] = [...kinds];
+  // pipemeter's own families come with every pipemeter meter; other exporters are not expected to have them.
+  if (present.has('pipemeter_build_info')) domains.push('self');
+  for (const domain of domains) {
+    for (const def of familiesOf(domain)) {
+      const f = present.get(def.name);
+      if (f === undefined) {
+        out.push(atStart.has(def.name) ? missingFinding(def, domain) : eventNote(def));
+        continue;
+      }
+      out.push(...shapeFindings(def, f));
+    }
+  }
+  return out;
+}
+
+function missingFinding(def: FamilyDef, domain: FamilyDomain): Finding {
+  return {
+    severity: 'warning',
+    code: 'missing-family',
+    family: def.name,
+    message: `${def.name} is missing; a ${domain} instrumented with the catalog exposes it from the start (at 0), and rules and dashboards read it`,
+  };
+}
+
+function eventNote(def: FamilyDef): Finding {
+  return {
+    severity: 'note',
+    code: 'absent-until-event',
+    family: def.name,
+    message: `${def.name} is absent; it appears with its first event, so a quiet target may not have it yet`,
+  };
+}
+
+/** shapeFindings compares a present family with its catalog definition: type and label names. */
+function shapeFindings(def: FamilyDef, f: ParsedFamily): Finding[] {
+  const out: Finding[] = [];
+  if (f.type !== def.type) {
+    out.push({
+      severity: 'warning',
+      code: 'catalog-type',
+      family: def.name,
+      message: `${def.name} is exposed as ${f.type}; the catalog defines it as a ${def.type}${f.typed ? '' : ' (add a # TYPE line)'}`,
+    });
+  }
+  const have = labelNames(f);
+  const want = new Set<string>(def.labels);
+  const missing = [...want].filter((l) => !have.has(l));
+  const extra = [...have].filter((l) => !want.has(l));
+  if (missing.length > 0 || extra.length > 0) {
+    const parts = [
+      missing.length > 0 ? `missing ${missing.map((l) => `"${l}"`).join(', ')}` : '',
+      extra.length > 0 ? `not in the catalog ${extra.map((l) => `"${l}"`).join(', ')}` : '',
+    ].filter((p) => p !== '');
+    out.push({
+      severity: 'warning',
+      code: 'catalog-labels',
+      family: def.name,
+      message: `${def.name} labels differ from the catalog (${def.labels.join(', ')}): ${parts.join('; ')}; rules and dashboards group by the catalog's labels`,
+    });
+  }
+  return out;
+}
+
+const LAST_SUCCESS = /_last_success_timestamp_seconds$/;
+/** A last-success this far ahead of our clock is skew, not staleness; more than that is a wrong unit or a wrong clock. */
+const FUTURE_TOLERANCE_S = 300;
+
+function staleFindings(families: readonly ParsedFamily[], settings: CheckSettings, nowMs: number): Finding[] {
+  const out: Finding[] = [];
+  const now = nowMs / 1000;
+  for (const f of families) {
+    for (const s of f.samples) {
+      if (!LAST_SUCCESS.test(s.name)) continue;
+      const who = labelsInline(s.labels);
+      const base = { family: s.name, line: s.line };
+      if (!Number.isFinite(s.value) || s.value <= 0) {
+        out.push({ ...base, severity: 'warning', code: 'stale-last-success', message: `${s.name}${who} is ${s.value}: no success recorded; set it on success only` });
+      } else if (s.value > now + FUTURE_TOLERANCE_S) {
+        const ms = s.value > 1e11;
+        out.push({
+          ...base,
+          severity: 'warning',
+          code: 'last-success-future',
+          message: ms
+            ? `${s.name}${who} is ${s.value}, which reads as milliseconds; write Unix seconds (divide by 1000)`
+            : `${s.name}${who} is ${formatDuration((s.value - now) * 1000)} in the future; check the target's clock`,
+        });
+      } else if (now - s.value > settings.maxAgeSeconds) {
+        out.push({
+          ...base,
+          severity: 'warning',
+          code: 'stale-last-success',
+          message: `${s.name}${who}: last success ${formatDuration((now - s.value) * 1000)} ago (${new Date(s.value * 1000).toISOString()}), older than --max-age ${formatDuration(settings.maxAgeSeconds * 1000)}`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function labelsInline(labels: Record<string, string>): string {
+  const e = Object.entries(labels);
+  return e.length === 0 ? '' : `{${e.map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+}
+
+/** idShapeOf names the id shape a label value has, or undefined for a value that looks bounded. */
+export function idShapeOf(value: string): string | undefined {
+  for (const shape of idShapes) if (shape.re.test(value)) return shape.what;
+  return undefined;
+}
+
+function labelFindings(families: readonly ParsedFamily[]): Finding[] {
+  const out: Finding[] = [];
+  for (const f of families) {
+    const values = new Map<string, Set<string>>();
+    for (const s of f.samples) {
+      for (const [l, v] of Object.entries(s.labels)) {
+        if (structuralLabels.has(l)) continue;
+        let set = values.get(l);
+        if (set === undefined) values.set(l, (set = new Set()));
+        set.add(v);
+      }
+    }
+    for (const [label, set] of values) {
+      if (idLikeLabel.test(label)) {
+        out.push({
+          severity: 'warning',
+          code: 'id-like-label',
+          family: f.name,
+          label,
+          message: `label "${label}" of ${f.name} is named like an id, URL or timestamp (${set.size} distinct value${set.size === 1 ? '' : 's'}); ids belong in exemplars or logs, URLs reduced to their host`,
+        });
+        continue;
+      }
+      const shapes = new Map<string, string[]>();
+      for (const v of set) {
+        const what = idShapeOf(v);
+        if (what === undefined) continue;
+        const list = shapes.get(what) ?? [];
+        list.push(v);
+        shapes.set(what, list);
+      }
+      for (const [what, list] of shapes) {
+        if (list.length < ID_VALUES_MIN) continue;
+        out.push({
+          severity: 'warning',
+          code: 'unbounded-label-values',
+          family: f.name,
+          label,
+          message: `label "${label}" of ${f.name} has values that look like ${what} (${list.length} of ${set.size} distinct, e.g. "${list[0]}"); such a label grows without bound: use an exemplar or a bounded value`,
+        });
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+/** Fetches one target's /metrics as Prometheus does: its Accept header, a timeout per attempt, retries with backoff. */
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { type Dispatcher, request } from 'undici';
+import { VERSION } from '../../meter/version.js';
+import { formatDuration } from './settings.js';
+
+const gunzipAsync = promisify(gunzip);
+
+/** The Accept header Prometheus 2.x sends: OpenMetrics preferred, text 0.0.4 accepted, anything as a last resort. */
+export const SCRAPE_ACCEPT =
+  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+
+export interface FetchOptions {
+  timeoutMs: number;
+  retries: number;
+  backoffMs: number;
+  dispatcher?: Dispatcher;
+  /** Injected in tests to make backoff instant. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type FetchResult =
+  | { ok: true; status: number; contentType: string | undefined; body: string; attempts: number }
+  | { ok: false; status?: number; error: string; attempts: number };
+
+const sleepReal = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** fetchMetrics GETs a URL; connection errors, timeouts, 429 and 5xx are retried, other statuses are final. */
+export async function fetchMetrics(url: string, o: FetchOptions): Promise<FetchResult> {
+  const sleep = o.sleep ?? sleepReal;
+  let last: FetchResult = { ok: false, error: 'not attempted', attempts: 0 };
+  for (let attempt = 0; attempt <= o.retries; attempt++) {
+    if (attempt > 0) await sleep(o.backoffMs * 2 ** (attempt - 1));
+    last = await once(url, o, attempt + 1);
+    if (last.ok) return last;
+    const retryable = last.status === undefined || last.status === 429 || last.status >= 500;
+    if (!retryable) return last;
+  }
+  return last;
+}
+
+async function once(url: string, o: FetchOptions, attempts: number): Promise<FetchResult> {
+  const signal = AbortSignal.timeout(o.timeoutMs);
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      headers: { accept: SCRAPE_ACCEPT, 'accept-encoding': 'gzip', 'user-agent': `pipemeter-check/${VERSION}` },
+      signal,
+      dispatcher: o.dispatcher,
+    });
+    const raw = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}; Prometheus would mark this target down (up == 0)`, attempts };
+    }
+    const encoding = header(res.headers['content-encoding']);
+    const body = encoding?.toLowerCase() === 'gzip' ? (await gunzipAsync(raw)).toString('utf8') : raw.toString('utf8');
+    return { ok: true, status: res.statusCode, contentType: header(res.headers['content-type']), body, attempts };
+  } catch (err) {
+    if (signal.aborted) return { ok: false, error: `no complete answer within ${formatDuration(o.timeoutMs)}`, attempts };
+    return { ok: false, error: describe(err), attempts };
+  }
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** describe names a connection error in words, e.g. "connection refused (ECONNREFUSED)". */
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code;
+  const words: Record<string, string> = {
+    ECONNREFUSED: 'connection refused: nothing listens on that port',
+    ENOTFOUND: 'host not found',
+    ECONNRESET: 'connection reset by the target',
+    EHOSTUNREACH: 'host unreachable',
+  };
+  if (code !== undefined && words[code] !== undefined) return `${words[code]} (${code})`;
+  return e.message ?? e.cause?.message ?? String(err);
+}

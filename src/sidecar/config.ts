@@ -269,7 +269,7 @@ function fields(node: Node, path: string, p: Problems, known: Fields, required: 
     }
     seen.add(key);
     if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) {
-      p.add((pair.value as Node | null) ?? keyNode, at, 'has no value; give one or remove the key');
+      p.add(keyNode, at, 'has no value; give one or remove the key');
       continue;
     }
     read(pair.value as Node, at);

@@ -1,0 +1,183 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { PipemeterError } from '../../src/meter/errors.js';
+import { configFromDefaults, defaults, didYouMean, loadConfig, parseDuration, parseSize, resolvePaths } from '../../src/sidecar/config.js';
+import { DEFAULT_CONFIG_YAML } from '../../src/sidecar/default-config.js';
+
+/** problemsOf returns the problem lines of a config that must fail. */
+function problemsOf(yaml: string): string[] {
+  try {
+    loadConfig(yaml, 'f.yaml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(PipemeterError);
+    expect((err as PipemeterError).code).toBe('E_CONFIG');
+    return (err as Error).message.split('\n').slice(1);
+  }
+  throw new Error('expected the config to be refused');
+}
+
+describe('loadConfig: valid files', () => {
+  it('the embedded default is config/pipemeter.yaml, byte for byte', () => {
+    expect(DEFAULT_CONFIG_YAML).toBe(readFileSync('config/pipemeter.yaml', 'utf8'));
+  });
+
+  it('the default file gives the documented defaults', () => {
+    const c = loadConfig(DEFAULT_CONFIG_YAML, 'pipemeter.yaml');
+    expect(c.listeners.metrics).toEqual({ host: '0.0.0.0', port: 9464 });
+    expect(c.listeners.ingest).toEqual({ host: '127.0.0.1', port: 9465 });
+    expect(c.limits).toEqual({
+      bodyBytes: 1048576,
+      maxSeries: 10000,
+      jobs: 100000,
+      jobTtlMs: 86_400_000,
+      seriesTtlMs: undefined,
+      dedupKeys: 100000,
+      sweepIntervalMs: 10_000,
+    });
+    expect(c.state).toEqual({ snapshotIntervalMs: 30_000 });
+  });
+
+  it('an empty file is the defaults', () => {
+    expect(loadConfig('', 'empty.yaml')).toEqual(configFromDefaults('empty.yaml'));
+  });
+
+  it.each(readdirSync('config/examples'))('example %s loads', (f) => {
+    const c = loadConfig(readFileSync(`config/examples/${f}`, 'utf8'), f);
+    expect(c.source).toBe(f);
+  });
+
+  it('reads every section into typed settings', () => {
+    const c = loadConfig(
+      `listeners:
+  ingest: { port: 19465, token_file: tok }
+scrapers:
+  beatport: { item_types: [track], sources: [www.beatport.com] }
+  bare:
+pipelines:
+  crawl:
+    stages: [chunking, embedding]
+    firecrawl: { secret_file: /s/fc }
+  open:
+    firecrawl: true
+families:
+  - { name: h_seconds, type: histogram, help: H., labels: [kind], buckets: [0.5, 1] }
+probes:
+  - { name: qdrant, url: "http://q:6333/healthz", interval: 1m, timeout: 1500ms }
+limits: { body_size: 512KiB, series_ttl: 1h30m, jobs: 5 }
+state: { file: st.json, snapshot_interval: 5s }
+`,
+      'x.yaml',
+    );
+    expect(c.listeners.ingest).toEqual({ host: '127.0.0.1', port: 19465, tokenFile: 'tok' });
+    expect(c.scrapers).toEqual([
+      { name: 'beatport', itemTypes: ['track'], sources: ['www.beatport.com'] },
+      { name: 'bare', itemTypes: [], sources: [] },
+    ]);
+    expect(c.pipelines).toEqual([
+      { name: 'crawl', stages: ['chunking', 'embedding'], firecrawl: { secretFile: '/s/fc' } },
+      { name: 'open', stages: [], firecrawl: {} },
+    ]);
+    expect(c.families).toEqual([{ name: 'h_seconds', type: 'histogram', help: 'H.', labels: ['kind'], buckets: [0.5, 1] }]);
+    expect(c.probes).toEqual([{ name: 'qdrant', url: 'http://q:6333/healthz', intervalMs: 60_000, timeoutMs: 1500 }]);
+    expect(c.limits.bodyBytes).toBe(512 * 1024);
+    expect(c.limits.seriesTtlMs).toBe(5_400_000);
+    expect(c.limits.jobs).toBe(5);
+    expect(c.state).toEqual({ file: 'st.json', snapshotIntervalMs: 5000 });
+    const r = resolvePaths(c, '/etc/pm');
+    expect([r.listeners.ingest.tokenFile, r.pipelines[0]!.firecrawl!.secretFile, r.state.file]).toEqual(['/etc/pm/tok', '/s/fc', '/etc/pm/st.json']);
+  });
+});
+
+describe('loadConfig: every problem as file:line:col: field: what, how to fix', () => {
+  it.each([
+    ['unknown key with a typo', 'listners: {}\n', 'f.yaml:1:1: listners: unknown key; did you mean "listeners"?'],
+    ['unknown nested key', 'limits:\n  job_tll: 1h\n', 'f.yaml:2:3: limits.job_tll: unknown key; did you mean "job_ttl"?'],
+    [
+      'an inline token',
+      'listeners:\n  ingest:\n    token: abc\n',
+      'f.yaml:3:5: listeners.ingest.token: unknown key; secrets are read from files only; put the token in a file (mode 0600) and set token_file',
+    ],
+    [
+      'an inline webhook secret',
+      'pipelines:\n  crawl:\n    firecrawl: { secret: abc }\n',
+      'f.yaml:3:18: pipelines.crawl.firecrawl.secret: unknown key; secrets are read from files only; put the secret in a file (mode 0600) and set secret_file',
+    ],
+    ['a port out of range', 'listeners:\n  metrics: { port: 70000 }\n', 'f.yaml:2:20: listeners.metrics.port: expected a whole number from 0 to 65535, got 70000'],
+    ['the same port twice', 'listeners:\n  metrics: { port: 9000 }\n  ingest: { port: 9000 }\n', 'f.yaml:1:1: listeners: metrics and ingest both use port 9000; give them different ports'],
+    ['a bad duration', 'limits:\n  job_ttl: 24 hours\n', 'f.yaml:2:12: limits.job_ttl: expected a duration of at least 1000ms such as "30s", "5m", "24h" or "1h30m", got "24 hours"'],
+    ['a bad size', 'limits: { body_size: lots }\n', 'f.yaml:1:22: limits.body_size: expected a size such as "1MiB", "512KiB" or a number of bytes, got "lots"'],
+    ['a key without a value', 'state:\n  file:\n', 'f.yaml:2:3: state.file: has no value; give one or remove the key'],
+    ['a scraper name with a space', 'scrapers:\n  "beat port": {}\n', 'f.yaml:2:3: scrapers.<name>: "beat port" is not a valid name; use up to 64 letters, digits, "_", ".", ":" or "-", starting with a letter or digit'],
+    ['item_types not a list', 'scrapers:\n  beatport: { item_types: track }\n', 'f.yaml:2:27: scrapers.beatport.item_types: expected a list such as [a, b], got "track"'],
+    ['a section of the wrong shape', 'pipelines: [crawl]\n', 'f.yaml:1:12: pipelines: expected a mapping of names to settings, got a list'],
+    [
+      'an id-like label, refused by the meter\'s own check',
+      'families:\n  - { name: pages_total, type: counter, help: Pages., labels: [crawl_id] }\n',
+      'f.yaml:2:5: families[0]: pages_total: label "crawl_id" looks like an id, URL or timestamp and would make the series count unbounded; attach ids as exemplars and reduce URLs to their host',
+    ],
+    ['a counter without _total', 'families:\n  - { name: pages, type: counter, help: Pages. }\n', 'f.yaml:2:5: families[0]: counter "pages": counter names end in "_total"; name it "pages_total"'],
+    ['a family of an unknown type', 'families:\n  - { name: x, type: summary, help: X. }\n', 'f.yaml:2:22: families[0].type: "summary" is not a family type; use counter, gauge or histogram'],
+    ['a family without help', 'families:\n  - { name: x_total, type: counter }\n', 'f.yaml:2:5: families[0].help: is required'],
+    ['a histogram without buckets', 'families:\n  - { name: x_seconds, type: histogram, help: X. }\n', 'f.yaml:2:5: families[0].buckets: a histogram needs buckets, e.g. [0.1, 0.5, 1, 5]'],
+    ['buckets out of order', 'families:\n  - { name: x_seconds, type: histogram, help: X., buckets: [1, 0.5] }\n', 'f.yaml:2:5: families[0]: histogram "x_seconds": buckets must be finite upper bounds in increasing order, e.g. [0.1, 0.5, 1, 5]'],
+    ['buckets on a gauge', 'families:\n  - { name: x, type: gauge, help: X., buckets: [1] }\n', 'f.yaml:2:5: families[0].buckets: only histograms have buckets; remove them or make x a histogram'],
+    ['a family name the catalog owns', 'families:\n  - { name: pipeline_items_total, type: counter, help: X. }\n', 'f.yaml:2:5: families[0]: metric family "pipeline_items_total" is already registered by the pipemeter catalog; a second registration came from meter.counter(). Use the first, or choose another name'],
+    ['a family declared twice', 'families:\n  - { name: a_total, type: counter, help: A. }\n  - { name: a_total, type: counter, help: A. }\n', 'f.yaml:3:5: families[1].name: family "a_total" is declared twice; keep one'],
+    ['a probe URL that is not http', 'probes:\n  - { name: q, url: "ftp://q/health" }\n', 'f.yaml:2:21: probes[0].url: "ftp://q/health" is not an http(s) URL; write it in full, e.g. http://scraper:8000/health'],
+    ['a probe timeout not under its interval', 'probes:\n  - { name: q, url: "http://q/h", interval: 5s, timeout: 5s }\n', 'f.yaml:2:5: probes[0].timeout: must be shorter than the interval (5s), or probes overlap'],
+    ['a probe without url', 'probes:\n  - name: q\n', 'f.yaml:2:5: probes[0].url: is required'],
+    ['two probes with one name', 'probes:\n  - { name: q, url: "http://a/h" }\n  - { name: q, url: "http://b/h" }\n', 'f.yaml:3:5: probes[1].name: probe "q" is declared twice; names are the target label and must be unique'],
+    ['YAML syntax', 'limits: { jobs: 5\n', 'f.yaml:2:1: YAML syntax: Flow map in block collection must be sufficiently indented and end with a }; fix the syntax at this position'],
+  ])('%s', (_what, yaml, want) => {
+    expect(problemsOf(yaml)).toContain(want);
+  });
+
+  it('collects every problem in one error, not only the first', () => {
+    const lines = problemsOf('listners: {}\nlimits:\n  jobs: 0\n  job_ttl: soon\nprobes:\n  - { name: q }\n');
+    expect(lines).toEqual([
+      'f.yaml:1:1: listners: unknown key; did you mean "listeners"?',
+      'f.yaml:3:9: limits.jobs: expected a whole number from 1 to 9007199254740991, got 0',
+      'f.yaml:4:12: limits.job_ttl: expected a duration of at least 1000ms such as "30s", "5m", "24h" or "1h30m", got "soon"',
+      'f.yaml:6:5: probes[0].url: is required',
+    ]);
+  });
+
+  it('the message header counts the problems', () => {
+    expect(() => loadConfig('a: 1\nb: 2\n', 'two.yaml')).toThrow(/^two\.yaml: 2 problems in the configuration:\n/);
+  });
+});
+
+describe('value readers', () => {
+  it.each([
+    ['30s', 30_000],
+    ['500ms', 500],
+    ['1h30m', 5_400_000],
+    ['24h', 86_400_000],
+    ['2d', 172_800_000],
+    [15, 15_000],
+    ['24 hours', undefined],
+    ['-1s', undefined],
+    ['', undefined],
+  ])('parseDuration(%j) = %j', (v, want) => expect(parseDuration(v)).toBe(want));
+
+  it.each([
+    ['1MiB', 1_048_576],
+    ['512KiB', 524_288],
+    ['1MB', 1_000_000],
+    [4096, 4096],
+    ['0', undefined],
+    ['1 furlong', undefined],
+  ])('parseSize(%j) = %j', (v, want) => expect(parseSize(v)).toBe(want));
+
+  it.each([
+    ['listners', 'listeners'],
+    ['stage', 'state'],
+    ['probes', undefined],
+  ])('didYouMean(%s) = %s', (k, want) => expect(didYouMean(k, ['listeners', 'limits', 'state'])).toBe(want));
+
+  it('defaults hold the documented numbers', () => {
+    expect(defaults.limits.bodyBytes).toBe(1024 * 1024);
+    expect(defaults.limits.jobs).toBe(100_000);
+    expect(defaults.limits.jobTtlMs).toBe(24 * 3600 * 1000);
+  });
+});

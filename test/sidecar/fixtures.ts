@@ -1,0 +1,72 @@
+/** Test fixtures for the sidecar: an in-memory file system, a settable clock, and a sidecar built from YAML. */
+import { createMeter } from '../../src/exposition/meter.js';
+import { loadConfig } from '../../src/sidecar/config.js';
+import type { ProbeFetch } from '../../src/sidecar/probes.js';
+import { type Sidecar, createSidecar } from '../../src/sidecar/sidecar.js';
+import type { SidecarFs } from '../../src/sidecar/state.js';
+
+export const T0 = Date.parse('2024-05-01T12:00:00Z');
+
+export function fakeClock(start = T0) {
+  let t = start;
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
+}
+
+export type MemoryFs = SidecarFs & { files: Map<string, string> };
+
+export function memoryFs(initial: Record<string, string> = {}): MemoryFs {
+  const files = new Map(Object.entries(initial));
+  const enoent = (p: string) => Object.assign(new Error(`ENOENT: no such file, open '${p}'`), { code: 'ENOENT' });
+  return {
+    files,
+    readFileSync(p) {
+      const v = files.get(p);
+      if (v === undefined) throw enoent(p);
+      return v;
+    },
+    async readFile(p) {
+      const v = files.get(p);
+      if (v === undefined) throw enoent(p);
+      return v;
+    },
+    async writeFile(p, d) {
+      files.set(p, d);
+    },
+    async rename(a, b) {
+      const v = files.get(a);
+      if (v === undefined) throw enoent(a);
+      files.delete(a);
+      files.set(b, v);
+    },
+    async mkdir() {},
+  };
+}
+
+export interface TestSidecar {
+  sidecar: Sidecar;
+  clock: ReturnType<typeof fakeClock>;
+  fs: MemoryFs;
+  logs: string[];
+}
+
+/** makeSidecar builds a sidecar from YAML with a fake clock, an in-memory fs and no process metrics. */
+export function makeSidecar(yaml: string, opts: { fs?: MemoryFs; clock?: ReturnType<typeof fakeClock>; probe?: ProbeFetch } = {}): TestSidecar {
+  const clock = opts.clock ?? fakeClock();
+  const fs = opts.fs ?? memoryFs();
+  const logs: string[] = [];
+  const logger = (m: string) => logs.push(m);
+  const config = loadConfig(yaml, 'test.yaml');
+  const meter = createMeter({ defaultMetrics: false, maxSeries: config.limits.maxSeries, logger });
+  const sidecar = createSidecar(config, { meter, clock, fs, logger, probe: opts.probe ?? (async () => 200) });
+  return { sidecar, clock, fs, logs };
+}
+
+/** sampleLines keeps the sample lines of an exposition whose name starts with one of the prefixes. */
+export function sampleLines(text: string, ...prefixes: string[]): string[] {
+  return text.split('\n').filter((l) => !l.startsWith('#') && prefixes.some((p) => l.startsWith(p)));
+}

@@ -193,6 +193,28 @@ describe('pipemeter check (in process)', () => {
     expect(f).toContainEqual(expect.objectContaining({ severity: 'note', code: 'absent-until-event', family: 'scraper_last_success_timestamp_seconds' }));
   });
 
+  it('writes the --json shape docs/check.md documents: same keys, key order, findings by severity', async () => {
+    const doc = readFileSync(`${repo}docs/check.md`, 'utf8');
+    const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(doc)![1]!) as CheckReport;
+    const s = await serveBody(fresh(fixture('python-client.txt')) + 'crawl_pages_total{crawl_id="a"} 1\na 1\na 2\n');
+    const closed = await stub(() => {});
+    await cleanups.pop()!();
+    const { report } = await runCheck([s.url, closed.url, '--catalog', '--retries', '0', '--json']);
+    const keys = (o: object) => Object.keys(o);
+    expect(keys(report!)).toEqual(keys(example));
+    expect(report!.targets.map(keys)).toEqual(example.targets.map(keys));
+    const order = ['severity', 'code', 'family', 'label', 'line', 'message'];
+    const documented = example.targets.flatMap((t) => t.findings.map(keys));
+    const written = report!.targets.flatMap((t) => t.findings.map(keys));
+    for (const k of [...documented, ...written]) expect(k).toEqual(order.filter((o) => k.includes(o)));
+    const rank = { error: 0, warning: 1, note: 2 };
+    for (const t of report!.targets) {
+      const ranks = t.findings.map((f) => rank[f.severity]);
+      expect(ranks).toEqual([...ranks].sort());
+    }
+    expect(new Set(written.flat())).toEqual(new Set(order));
+  });
+
   it('reports families over --max-series and lists the top families', async () => {
     const lines = ['# HELP big Big.', '# TYPE big gauge', ...[1, 2, 3, 4].map((i) => `big{shard="${i}"} 1`), '# HELP small Small.', '# TYPE small gauge', 'small 1', ''];
     const s = await serveBody(lines.join('\n'));

@@ -116,8 +116,25 @@ export function analyse(parsed: ParsedExposition, settings: CheckSettings, nowMs
     series: counts.reduce((n, c) => n + c.series, 0),
     kinds,
     top: counts.slice(0, settings.top),
-    findings,
+    findings: stable(findings),
   };
+}
+
+const severityOrder: Record<Severity, number> = { error: 0, warning: 1, note: 2 };
+
+/** stable orders findings by severity (first seen first within one) and writes their keys in the documented order. */
+function stable(findings: readonly Finding[]): Finding[] {
+  return findings
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => severityOrder[a.f.severity] - severityOrder[b.f.severity] || a.i - b.i)
+    .map(({ f }) => ({
+      severity: f.severity,
+      code: f.code,
+      ...(f.family === undefined ? {} : { family: f.family }),
+      ...(f.label === undefined ? {} : { label: f.label }),
+      ...(f.line === undefined ? {} : { line: f.line }),
+      message: f.message,
+    }));
 }
 
 function catalogFindings(present: ReadonlyMap<string, ParsedFamily>, kinds: readonly TargetKind[]): Finding[] {

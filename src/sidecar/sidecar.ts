@@ -100,7 +100,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
   }
 
   const jobs = new JobTable(meter, { capacity: limits.jobs, ttlMs: limits.jobTtlMs, finishedMemory: Math.min(limits.jobs, 100_000) });
-  for (const s of config.scrapers) meter.scraper(s.name, { itemTypes: s.itemTypes, sources: s.sources });
+  for (const s of config.scrapers) meter.scraper(s.name, { itemTypes: s.itemTypes, sources: s.sources.length > 0 ? s.sources : undefined });
   for (const p of config.pipelines) {
     meter.pipeline(p.name, { stages: p.stages });
     jobs.declare(p.name);

@@ -4,11 +4,12 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { idShapeOf } from '../../src/cli/check/analyse.js';
 import type { CheckReport } from '../../src/cli/check/report.js';
-import { parseDuration, targetUrl } from '../../src/cli/check/settings.js';
-import { check } from '../../src/cli/commands/check.js';
+import { checkDefaults, parseDuration, targetUrl } from '../../src/cli/check/settings.js';
+import { check, checkTargets } from '../../src/cli/commands/check.js';
 import { UsageError } from '../../src/cli/command.js';
 import { createMeter } from '../../src/exposition/meter.js';
 
@@ -267,6 +268,23 @@ describe('pipemeter check (in process)', () => {
     expect(s.hits).toBe(2);
     expect(report!.targets[0]!.findings[0]!.message).toMatch(/within 300ms \(after 2 attempts\)/);
     expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it.each([
+    ['plain', false],
+    ['gzip', true],
+  ])('refuses a %s body over maxBodyBytes instead of filling memory', async (_name, gzipped) => {
+    const body = fixture('prom-client-defaults.txt');
+    const s = await stub((_req, res) => {
+      res.setHeader('Content-Type', TEXT);
+      if (gzipped) res.setHeader('Content-Encoding', 'gzip');
+      res.end(gzipped ? gzipSync(body) : body);
+    });
+    const small = await checkTargets({ ...checkDefaults, urls: [s.url], retries: 0, maxBodyBytes: 1000 });
+    expect(small.targets[0]).toMatchObject({ reachable: false, status: 200 });
+    expect(small.targets[0]!.findings[0]!.message).toMatch(/over 1000 bytes/);
+    const enough = await checkTargets({ ...checkDefaults, urls: [s.url], retries: 0, maxBodyBytes: body.length });
+    expect(enough.targets[0]).toMatchObject({ reachable: true, ok: true });
   });
 
   it('sends the Accept header Prometheus sends, OpenMetrics first', async () => {

@@ -15,6 +15,7 @@ export interface FetchOptions {
   timeoutMs: number;
   retries: number;
   backoffMs: number;
+  maxBodyBytes: number;
   dispatcher?: Dispatcher;
   /** Injected in tests to make backoff instant. */
   sleep?: (ms: number) => Promise<void>;
@@ -49,13 +50,33 @@ async function once(url: string, o: FetchOptions, attempts: number): Promise<Fet
       signal,
       dispatcher: o.dispatcher,
     });
-    const raw = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode < 200 || res.statusCode > 299) {
+      await res.body.dump();
       return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}; Prometheus would mark this target down (up == 0)`, attempts };
     }
-    const encoding = header(res.headers['content-encoding']);
-    const body = encoding?.toLowerCase() === 'gzip' ? (await gunzipAsync(raw)).toString('utf8') : raw.toString('utf8');
-    return { ok: true, status: res.statusCode, contentType: header(res.headers['content-type']), body, attempts };
+    const tooLarge = { ok: false as const, status: res.statusCode, error: `the body is over ${o.maxBodyBytes} bytes; Prometheus's body_size_limit would refuse it too`, attempts };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > o.maxBodyBytes) {
+        res.body.destroy();
+        return tooLarge;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const raw = Buffer.concat(chunks);
+    const gzipped = header(res.headers['content-encoding'])?.toLowerCase() === 'gzip';
+    let bytes = raw;
+    if (gzipped) {
+      try {
+        bytes = await gunzipAsync(raw, { maxOutputLength: o.maxBodyBytes });
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge;
+        return { ok: false, status: res.statusCode, error: `the gzip body is corrupt: ${(err as Error).message}`, attempts };
+      }
+    }
+    return { ok: true, status: res.statusCode, contentType: header(res.headers['content-type']), body: bytes.toString('utf8'), attempts };
   } catch (err) {
     if (signal.aborted) return { ok: false, error: `no complete answer within ${formatDuration(o.timeoutMs)}`, attempts };
     return { ok: false, error: describe(err), attempts };

@@ -19,6 +19,8 @@ export interface CheckSettings {
   backoffMs: number;
   /** How many families to list by series count. */
   top: number;
+  /** A body larger than this (after gunzip) is refused, as Prometheus's body_size_limit does, instead of filling memory. */
+  maxBodyBytes: number;
 }
 
 /** checkDefaults: 2 h is the users' "no successful scrape in 2 h" alert; 5 s timeout and 2 retries keep a fleet check under a minute. */
@@ -31,6 +33,7 @@ export const checkDefaults: Omit<CheckSettings, 'urls'> = {
   retries: 2,
   backoffMs: 200,
   top: 5,
+  maxBodyBytes: 64 * 1024 * 1024,
 };
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };

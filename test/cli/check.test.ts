@@ -12,6 +12,7 @@ import { checkDefaults, parseDuration, targetUrl } from '../../src/cli/check/set
 import { check, checkTargets } from '../../src/cli/commands/check.js';
 import { UsageError } from '../../src/cli/command.js';
 import { createMeter } from '../../src/exposition/meter.js';
+import { makeSidecar } from '../sidecar/fixtures.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/check/${name}`, import.meta.url), 'utf8');
@@ -99,6 +100,15 @@ describe('pipemeter check (in process)', () => {
     expect(t.findings).toContainEqual(expect.objectContaining({ severity: 'note', code: 'absent-until-event', family: 'scraper_schema_errors_total' }));
     expect(t.series).toBeGreaterThan(100);
     expect(t.top.length).toBe(5);
+    expect(code).toBe(0);
+  });
+
+  it('passes a pipemeter sidecar with --catalog: scraper, pipeline and sidecar kinds (exit 0)', async () => {
+    const { sidecar } = makeSidecar('scrapers:\n  beatport: { item_types: [track] }\npipelines:\n  crawl: { stages: [chunking] }\n');
+    const s = await stub((req, res) => sidecar.metricsApp(req, res));
+    const { code, report } = await runCheck([s.url, '--catalog', '--json']);
+    expect(report!.targets[0]).toMatchObject({ ok: true, format: 'openmetrics', kinds: ['scraper', 'pipeline', 'sidecar'] });
+    expect(codesOf(report!, 'error').concat(codesOf(report!, 'warning'))).toEqual([]);
     expect(code).toBe(0);
   });
 

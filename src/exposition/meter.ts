@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Router } from 'express';
 import { MeterCore, type MeterOptions } from '../meter/meter.js';
 import { type RenderFn, serveMetrics } from './handler.js';
-import { type Format, renderFamiliesTo, renderRegistry } from './render.js';
+import { type Format, renderFamiliesSliced, renderRegistry } from './render.js';
 import { ByteWriter } from './writer.js';
 
 export interface MetricsOptions {
@@ -36,7 +36,7 @@ export class Meter extends MeterCore {
   readonly renderBytes: RenderFn = async (format: Format) => {
     const registry = await this.registry.getMetricsAsJSON();
     const w = new ByteWriter();
-    renderFamiliesTo(w, this.allFamilies(), format);
+    await renderFamiliesSliced(w, this.allFamilies(), format);
     w.text(renderRegistry(registry, format));
     if (format === 'openmetrics') w.text('# EOF\n');
     return w.result();

@@ -113,3 +113,22 @@ describe('serve', () => {
     await expect(m.serve({ port: srv.port, host: '127.0.0.1' })).rejects.toThrow(/EADDRINUSE/);
   });
 });
+
+describe('rendering in slices', () => {
+  it('gives the event loop back during a large render, and renders every series once', async () => {
+    const m = createMeter({ defaultMetrics: false, maxSeries: 100_000 });
+    const h = m.histogram({ name: 'big_seconds', help: 'Big.', labels: ['k'], buckets: [0.1, 1, 10] });
+    for (let i = 0; i < 30_000; i++) h.observe({ k: `v${i}` }, i % 20);
+    let ranDuring = false;
+    let rendering = true;
+    const probe = setImmediate(() => {
+      ranDuring = rendering;
+    });
+    const text = await m.metrics();
+    rendering = false;
+    clearImmediate(probe);
+    expect(ranDuring).toBe(true);
+    expect(text.match(/^big_seconds_count\{/gm)).toHaveLength(30_000);
+    expect(text).toContain('big_seconds_bucket{k="v29999",le="10"} 0\nbig_seconds_bucket{k="v29999",le="+Inf"} 1\n');
+  });
+});

@@ -1,6 +1,8 @@
 /** generateAll: every shipped operations file, rendered from the catalog and one Settings value. */
 import { TEMPLATE_FILE, alertmanagerConfig, slackTemplate } from './alertmanager.js';
 import { alertRuleGroups } from './alerts.js';
+import { metricsMarkdown, runbooksMarkdown } from './docs.js';
+import { grafanaFiles } from './grafana.js';
 import { prometheusConfig, workerTargets } from './prometheus.js';
 import { ruleTestFiles } from './rule-tests.js';
 import { recordingRuleGroups } from './rules.js';
@@ -23,5 +25,8 @@ export function generateAll(s: Settings): GeneratedFile[] {
     ...ruleTestFiles(s).map((f) => ({ path: `deploy/prometheus/tests/${f.name}`, content: f.content })),
     { path: 'deploy/alertmanager/alertmanager.yml', content: alertmanagerConfig(s) },
     { path: `deploy/alertmanager/templates/${TEMPLATE_FILE}`, content: slackTemplate(s) },
+    ...grafanaFiles(s).map((f) => ({ path: `deploy/grafana/${f.path}`, content: f.content })),
+    { path: 'docs/runbooks.md', content: runbooksMarkdown(s) },
+    { path: 'docs/metrics.md', content: metricsMarkdown() },
   ];
 }

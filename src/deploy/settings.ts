@@ -71,7 +71,17 @@ export interface Settings {
     groupWait: Duration;
     groupInterval: Duration;
   };
-  grafana: { url: string; datasourceUrl: string; folder: string };
+  grafana: {
+    url: string;
+    datasourceUrl: string;
+    /** Folder the provisioned dashboards appear in. */
+    folder: string;
+    /** Where the dashboards directory is mounted in the Grafana container (the provider reads it). */
+    dashboardsPath: string;
+    /** Default time range of the dashboards. */
+    timeFrom: string;
+    refresh: Duration;
+  };
   /** Where `docs/runbooks.md` is published; alerts link to `<runbookBaseUrl>#<alertname-lowercase>`. */
   runbookBaseUrl: string;
 }
@@ -156,6 +166,13 @@ export const defaults: Settings = {
     groupWait: '30s',
     groupInterval: '5m',
   },
-  grafana: { url: 'http://localhost:3000', datasourceUrl: 'http://prometheus:9090', folder: 'pipemeter' },
+  grafana: {
+    url: 'http://localhost:3000',
+    datasourceUrl: 'http://prometheus:9090',
+    folder: 'pipemeter',
+    dashboardsPath: '/var/lib/grafana/dashboards/pipemeter',
+    timeFrom: 'now-24h',
+    refresh: '1m',
+  },
   runbookBaseUrl: 'https://github.com/pipemeter/pipemeter/blob/main/docs/runbooks.md',
 };

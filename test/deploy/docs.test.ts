@@ -1,0 +1,38 @@
+/** docs/runbooks.md has a section for every alert; docs/metrics.md a row for every catalog family. */
+import { describe, expect, it } from 'vitest';
+import { catalog } from '../../src/catalog/index.js';
+import { readCommitted, readYaml } from './helpers.js';
+
+const alertNames: string[] = readYaml('deploy/prometheus/rules/alerts.yml').groups.flatMap((g: { rules: { alert: string }[] }) =>
+  g.rules.map((r) => r.alert),
+);
+const runbooks = readCommitted('docs/runbooks.md');
+const metrics = readCommitted('docs/metrics.md');
+
+/** githubAnchor is the anchor GitHub gives a heading: lower case, punctuation dropped, spaces to dashes. */
+function githubAnchor(heading: string): string {
+  return heading.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
+}
+
+describe('docs/runbooks.md', () => {
+  const anchors = new Set([...runbooks.matchAll(/^## (.+)$/gm)].map((m) => githubAnchor(m[1] ?? '')));
+
+  it.each(alertNames)('has the anchor of %s, with what it means, how to look and how to fix', (name) => {
+    expect(anchors).toContain(name.toLowerCase());
+    const section = runbooks.split(/^## /m).find((s) => s.startsWith(`${name}\n`)) ?? '';
+    for (const h of ['### What it means', '### How to look', '### How to fix']) expect(section).toContain(h);
+  });
+
+  it('has no section for an alert that does not exist', () => {
+    const sections = [...runbooks.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(sections.filter((s) => !alertNames.includes(s ?? ''))).toEqual([]);
+  });
+});
+
+describe('docs/metrics.md', () => {
+  it.each(catalog.map((f) => [f.name, f]))('has a row for %s with its type and help', (name, f) => {
+    const row = metrics.split('\n').find((l) => l.startsWith(`| \`${name}\` |`));
+    expect(row).toContain(`| ${f.type} |`);
+    expect(row).toContain(f.help.replace(/\|/g, '\\|'));
+  });
+});

@@ -1,0 +1,45 @@
+/** generateAll: stable output, and the committed deploy/ and docs/ files are exactly what it generates (the drift test). */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateAll } from '../../src/deploy/index.js';
+import { defaults } from '../../src/deploy/settings.js';
+import { readCommitted, repoRoot } from './helpers.js';
+
+const files = generateAll(defaults);
+
+function listFiles(dir: string): string[] {
+  return readdirSync(join(repoRoot, dir)).flatMap((name) => {
+    const rel = `${dir}/${name}`;
+    return statSync(join(repoRoot, rel)).isDirectory() ? listFiles(rel) : [rel];
+  });
+}
+
+describe('generateAll', () => {
+  it('is byte-identical across calls', () => {
+    expect(generateAll(defaults)).toEqual(files);
+  });
+
+  it('writes each path once, under deploy/ or docs/', () => {
+    const paths = files.map((f) => f.path);
+    expect(new Set(paths).size).toBe(paths.length);
+    expect(paths.filter((p) => !/^(deploy|docs)\//.test(p))).toEqual([]);
+  });
+
+  it('follows the settings it is given', () => {
+    const other = generateAll({ ...defaults, scrapeInterval: '15s' });
+    const config = other.find((f) => f.path === 'deploy/prometheus/prometheus.yml')?.content ?? '';
+    expect(config).toContain('scrape_interval: 15s');
+  });
+});
+
+describe('drift: committed files match the generators', () => {
+  it.each(files.map((f) => [f.path, f.content]))('%s is up to date (run npm run build && npm run generate)', (path, content) => {
+    expect(readCommitted(path)).toBe(content);
+  });
+
+  it('deploy/ holds no file the generators no longer write', () => {
+    const generated = new Set(files.map((f) => f.path));
+    expect(listFiles('deploy').filter((p) => !generated.has(p))).toEqual([]);
+  });
+});

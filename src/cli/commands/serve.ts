@@ -58,6 +58,8 @@ async function drain(server: Server, ms: number): Promise<void> {
   if (!server.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // A keep-alive connection whose request finishes during the drain turns idle later: close it then.
+  const idle = setInterval(() => server.closeIdleConnections(), 25);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
@@ -68,6 +70,7 @@ async function drain(server: Server, ms: number): Promise<void> {
   });
   await Promise.race([closed, timeout]);
   clearTimeout(timer);
+  clearInterval(idle);
   await closed;
 }
 

@@ -3,7 +3,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router } from 'express';
 import { MeterCore, type MeterOptions } from '../meter/meter.js';
-import { type RenderFn, serveMetrics } from './handler.js';
+import { serveMetrics } from './handler.js';
 import { type Format, renderFamiliesSliced, renderRegistry } from './render.js';
 import { ByteWriter } from './writer.js';
 
@@ -32,24 +32,24 @@ export class Meter extends MeterCore {
     return this.render(opts.openMetrics ? 'openmetrics' : 'text');
   }
 
-  /** renderBytes renders the exposition as UTF-8 bytes: what the HTTP handlers send. */
-  readonly renderBytes: RenderFn = async (format: Format) => {
+  /** renderChunks renders the exposition as UTF-8 byte chunks: what the HTTP handlers stream. */
+  readonly renderChunks = async (format: Format): Promise<Buffer[]> => {
     const registry = await this.registry.getMetricsAsJSON();
     const w = new ByteWriter();
     await renderFamiliesSliced(w, this.allFamilies(), format);
     w.text(renderRegistry(registry, format));
     if (format === 'openmetrics') w.text('# EOF\n');
-    return w.result();
+    return w.chunks();
   };
 
   /** render renders the exposition as text. */
-  readonly render = async (format: Format): Promise<string> => (await this.renderBytes(format)).toString('utf8');
+  readonly render = async (format: Format): Promise<string> => Buffer.concat(await this.renderChunks(format)).toString('utf8');
 
   /** router returns an express router answering GET /metrics (or `path`) with content negotiation. */
   router(opts: { path?: string } = {}): Router {
     const r = Router();
     r.get(opts.path ?? '/metrics', (req, res) => {
-      void serveMetrics(req, res, this.renderBytes);
+      void serveMetrics(req, res, this.renderChunks);
     });
     return r;
   }
@@ -64,7 +64,7 @@ export class Meter extends MeterCore {
         res.setHeader('Allow', 'GET, HEAD');
         res.end();
       } else if (url === path) {
-        void serveMetrics(req, res, this.renderBytes);
+        void serveMetrics(req, res, this.renderChunks);
       } else if (url === '/') {
         res.setHeader('Content-Type', 'text/html; charset=utf-8');
         res.end(`<!doctype html><html><head><title>${escapeHtml(this.service)} metrics</title></head><body><h1>${escapeHtml(this.service)}</h1><p><a href="${path}">Metrics</a></p></body></html>\n`);

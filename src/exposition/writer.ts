@@ -1,36 +1,43 @@
-/** ByteWriter: an append-only growable buffer, so rendering copies bytes instead of building a rope of strings. */
+/**
+ * ByteWriter: an append-only list of byte chunks, so rendering copies bytes instead of building a
+ * rope of strings, and a large render never copies what it already wrote (no doubling and copying).
+ */
+
+const CHUNK = 256 * 1024;
 
 export class ByteWriter {
+  private readonly done: Buffer[] = [];
   private buf: Buffer;
   private pos = 0;
+  private total = 0;
 
-  constructor(initialBytes = 1 << 16) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
+  constructor() {
+    this.buf = Buffer.allocUnsafe(CHUNK);
   }
 
-  private grow(need: number): void {
-    let size = this.buf.length * 2;
-    while (size < this.pos + need) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+  /** room makes sure `need` bytes fit in the current chunk, starting a new one when they do not. */
+  private room(need: number): void {
+    if (this.pos + need <= this.buf.length) return;
+    this.done.push(this.buf.subarray(0, this.pos));
+    this.total += this.pos;
+    this.buf = Buffer.allocUnsafe(Math.max(CHUNK, need));
+    this.pos = 0;
   }
 
   bytes(b: Uint8Array): void {
-    if (this.pos + b.length > this.buf.length) this.grow(b.length);
+    this.room(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
 
   /** text writes a string as UTF-8. */
   text(s: string): void {
-    const max = s.length * 3;
-    if (this.pos + max > this.buf.length) this.grow(max);
+    this.room(s.length * 3);
     this.pos += this.buf.write(s, this.pos);
   }
 
   byte(c: number): void {
-    if (this.pos + 1 > this.buf.length) this.grow(1);
+    this.room(1);
     this.buf[this.pos++] = c;
   }
 
@@ -42,7 +49,7 @@ export class ByteWriter {
     }
     let digits = 1;
     for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-    if (this.pos + digits > this.buf.length) this.grow(digits);
+    this.room(digits);
     let at = this.pos + digits - 1;
     let x = n;
     do {
@@ -52,8 +59,18 @@ export class ByteWriter {
     this.pos += digits;
   }
 
-  /** result returns the bytes written (a view, valid until the next write). */
+  get length(): number {
+    return this.total + this.pos;
+  }
+
+  /** chunks returns what was written as a list of buffers, without copying: what a response streams. */
+  chunks(): Buffer[] {
+    return this.pos === 0 ? [...this.done] : [...this.done, this.buf.subarray(0, this.pos)];
+  }
+
+  /** result returns what was written as one buffer (one copy). */
   result(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    const c = this.chunks();
+    return c.length === 1 ? c[0]! : Buffer.concat(c, this.length);
   }
 }

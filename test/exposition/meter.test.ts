@@ -1,3 +1,5 @@
+import { get } from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import express from 'express';
 import { Gauge as PromGauge, Histogram as PromHistogram } from 'prom-client';
 import request from 'supertest';
@@ -66,18 +68,31 @@ describe('router', () => {
     expect(res.text).not.toContain('# EOF');
   });
 
-  it('compresses large bodies when asked', async () => {
+  it('compresses large bodies when asked, streamed, and sends the same bytes uncompressed otherwise', async () => {
     const big = createMeter({ defaultMetrics: false });
     const c = big.counter({ name: 'many_total', help: 'Many.', labels: ['k'] });
     for (let i = 0; i < 500; i++) c.inc({ k: `v${i}` });
-    const a = express().use(big.router());
-    const zipped = await request(a).get('/metrics').set('Accept-Encoding', 'gzip');
-    expect(zipped.headers['content-encoding']).toBe('gzip');
-    expect(Number(zipped.headers['content-length'])).toBeLessThan(zipped.text.length / 4);
-    expect(zipped.text).toContain('many_total{k="v499"} 1'); // supertest gunzips
-    const plain = await request(a).get('/metrics').set('Accept-Encoding', 'identity');
-    expect(plain.headers['content-encoding']).toBeUndefined();
-    expect(plain.text).toBe(zipped.text);
+    const srv = await big.serve({ port: 0, host: '127.0.0.1' });
+    try {
+      const raw = (encoding: string) =>
+        new Promise<{ headers: Record<string, unknown>; body: Buffer }>((resolve, reject) => {
+          get(srv.url, { headers: { 'accept-encoding': encoding } }, (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (d: Buffer) => parts.push(d));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(parts) }));
+          }).on('error', reject);
+        });
+      const zipped = await raw('gzip, deflate');
+      const plain = await raw('identity');
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(Number(plain.headers['content-length'])).toBe(plain.body.length);
+      expect(zipped.body.length).toBeLessThan(plain.body.length / 4);
+      expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true);
+      expect(plain.body.toString()).toContain('many_total{k="v499"} 1\n');
+    } finally {
+      await srv.close();
+    }
   });
 
   it('mounts under a custom path', async () => {

@@ -15,3 +15,13 @@ export { negotiate } from './exposition/negotiate.js';
 export { CONTENT_TYPE } from './exposition/render.js';
 export type { Format } from './exposition/render.js';
 export * as catalog from './catalog/index.js';
+export { parseExposition, formatOf } from './exposition/parse.js';
+export type {
+  ParsedExposition,
+  ParsedFamily,
+  ParsedSample,
+  ParsedExemplar,
+  ParseProblem,
+  ParseOptions,
+  FamilyType,
+} from './exposition/parse.js';

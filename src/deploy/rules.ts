@@ -67,9 +67,12 @@ function quantileRules(s: Settings): RecordingRule[] {
     );
 }
 
+/** Domains whose counters are work throughput; the sidecar's own counters are diagnostics, read raw when needed. */
+const THROUGHPUT_DOMAINS: readonly FamilyDef['domain'][] = ['scraper', 'pipeline'];
+
 function throughputRules(s: Settings): RecordingRule[] {
   return catalog
-    .filter((f) => f.type === 'counter' && ownerLabel(f) !== undefined)
+    .filter((f) => f.type === 'counter' && THROUGHPUT_DOMAINS.includes(f.domain) && ownerLabel(f) !== undefined)
     .flatMap((f) => {
       const by = throughputLabels(f);
       return [

@@ -1,0 +1,108 @@
+/**
+ * Exposition: render time of 1k, 10k and 100k series (counters and 12-bucket histograms), text and
+ * OpenMetrics, against prom-client's registry.metrics() in the same process; linearity; and the
+ * longest event-loop block during one scrape of 100k histogram series.
+ */
+import { writeFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter as PromCounter, Histogram as PromHistogram, Registry } from 'prom-client';
+import { type Format, createMeter } from '../src/index.js';
+import { type Row, fmt, machine, median, table, timeOnce } from './lib.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const gc = (globalThis as { gc?: () => void }).gc;
+
+function build(kind: 'counter' | 'histogram', n: number, format: Format) {
+  const meter = createMeter({ defaultMetrics: false, maxSeries: n + 1 });
+  const reg = new Registry<typeof Registry.OPENMETRICS_CONTENT_TYPE | typeof Registry.PROMETHEUS_CONTENT_TYPE>();
+  reg.setContentType(format === 'openmetrics' ? Registry.OPENMETRICS_CONTENT_TYPE : Registry.PROMETHEUS_CONTENT_TYPE);
+  const labels = ['site', 'stage'] as const;
+  const ours = kind === 'counter'
+    ? meter.counter({ name: 'x_total', help: 'X.', labels })
+    : meter.histogram({ name: 'x_seconds', help: 'X.', labels, buckets: BUCKETS });
+  const prom = kind === 'counter'
+    ? new PromCounter({ name: 'x_total', help: 'X.', labelNames: labels, registers: [reg] })
+    : new PromHistogram({ name: 'x_seconds', help: 'X.', labelNames: labels, buckets: BUCKETS, registers: [reg] });
+  for (let i = 0; i < n; i++) {
+    const l = { site: `site-${i >> 4}`, stage: `stage-${i & 15}` };
+    const v = (i * 0.37) % 70;
+    if (kind === 'counter') {
+      (ours as ReturnType<typeof meter.counter>).inc(l, v);
+      (prom as PromCounter<string>).inc(l, v);
+    } else {
+      (ours as ReturnType<typeof meter.histogram>).observe(l, v);
+      (prom as PromHistogram<string>).observe(l, v);
+    }
+  }
+  return {
+    // What a scrape sends: the rendered chunks, streamed without joining them.
+    ours: async () => (await meter.renderChunks(format)).reduce((n, c) => n + c.length, 0),
+    prom: async () => Buffer.byteLength(await reg.metrics()),
+    meter,
+  };
+}
+
+async function rendersPerSecond(render: () => Promise<number>, times: number): Promise<number> {
+  gc?.();
+  let ms = 0;
+  for (let i = 0; i < times; i++) ms += await timeOnce(render);
+  return (1000 * times) / ms;
+}
+
+const rows: Row[] = [];
+const perSeries: string[] = [];
+for (const kind of ['counter', 'histogram'] as const) {
+  for (const n of [1_000, 10_000, 100_000]) {
+    for (const format of ['text', 'openmetrics'] as const) {
+      const b = build(kind, n, format);
+      const times = n >= 100_000 ? 1 : n >= 10_000 ? 3 : 20;
+      const o: number[] = [];
+      const p: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        o.push(await rendersPerSecond(b.ours, times));
+        p.push(await rendersPerSecond(b.prom, times));
+      }
+      rows.push({
+        name: `${n.toLocaleString('en')} ${kind} series, ${format}`,
+        ours: o,
+        baseline: p,
+        target: kind === 'histogram' && n === 10_000 ? 5 : 1,
+        unit: 'renders/s',
+      });
+      if (format === 'text') perSeries.push(`| ${kind} | ${n.toLocaleString('en')} | ${((1000 / median(o)) * 1000 / n).toFixed(2)} µs |`);
+    }
+  }
+}
+
+// The longest event-loop block while one scrape of 100k histogram series renders.
+const big = build('histogram', 100_000, 'text');
+const blocks: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  gc?.();
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await big.ours();
+  h.disable();
+  blocks.push(h.max / 1e6);
+}
+
+const report = `# Exposition benchmark
+
+${machine()}; ${ROUNDS} alternating rounds per case. Baseline: prom-client's \`registry.metrics()\` in the same process,
+same series, same buckets. Each render is measured to bytes: prom-client's string to its UTF-8 length, pipemeter's byte chunks as the handler streams them.
+Targets other than the 10k-histogram one are only reported (target 1x: "not slower").
+
+${table(rows)}
+
+Render time per series (text), for linearity:
+
+| kind | series | time per series |
+|---|---|---|
+${perSeries.join('\n')}
+
+Longest event-loop block during one render of 100,000 histogram series (\`monitorEventLoopDelay\`, 1 ms resolution):
+median ${fmt(median(blocks))} ms, max ${fmt(Math.max(...blocks))} ms over ${ROUNDS} renders (target <= 10 ms).
+`;
+process.stdout.write(report);
+if (process.argv.includes('--write')) writeFileSync(new URL('../../bench/results/exposition.md', import.meta.url), report);

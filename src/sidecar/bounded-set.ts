@@ -1,9 +1,18 @@
 /** A set of recent keys with a size cap: past it the oldest key goes (webhook dedup, recently finished jobs). */
 
+/**
+ * BoundedSet keeps insertion order in a ring, not in the Set: evicting the oldest from a Set via
+ * `values().next()` walks over every deleted slot left at its front, which turned a full set quadratic.
+ */
 export class BoundedSet {
   private readonly keys = new Set<string>();
+  private readonly ring: (string | undefined)[];
+  /** Slot of the oldest key when the ring is full; the next slot to write. */
+  private head = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number) {
+    this.ring = new Array<string | undefined>(capacity).fill(undefined);
+  }
 
   has(key: string): boolean {
     return this.keys.has(key);
@@ -12,10 +21,10 @@ export class BoundedSet {
   /** add remembers key as the newest; returns false when it was already there. */
   add(key: string): boolean {
     if (this.keys.has(key)) return false;
-    if (this.keys.size >= this.capacity) {
-      const oldest = this.keys.values().next().value;
-      if (oldest !== undefined) this.keys.delete(oldest);
-    }
+    const oldest = this.ring[this.head];
+    if (oldest !== undefined) this.keys.delete(oldest);
+    this.ring[this.head] = key;
+    this.head = (this.head + 1) % this.capacity;
     this.keys.add(key);
     return true;
   }
@@ -26,6 +35,11 @@ export class BoundedSet {
 
   /** values lists the keys oldest first, for a snapshot. */
   values(): string[] {
-    return [...this.keys];
+    const out: string[] = [];
+    for (let i = 0; i < this.capacity; i++) {
+      const k = this.ring[(this.head + i) % this.capacity];
+      if (k !== undefined) out.push(k);
+    }
+    return out;
   }
 }

@@ -56,6 +56,7 @@ export class JobTable {
   private readonly finished: BoundedSet;
   private readonly counts = new Map<string, Counts>();
   private readonly anomalies: Counter<'pipeline' | 'kind'>;
+  private cursor: MapIterator<[string, JobRecord]> | undefined;
 
   constructor(
     private readonly meter: MeterCore,
@@ -191,7 +192,7 @@ export class JobTable {
 
   private insert(rec: JobRecord, publish = true): void {
     if (this.jobs.size >= this.opts.capacity) {
-      const [oldestKey, oldest] = this.jobs.entries().next().value as [string, JobRecord];
+      const [oldestKey, oldest] = this.oldest();
       this.remove(oldestKey, oldest);
       this.meter.catalog.jobsEvicted.inc({ pipeline: oldest.pipeline, reason: 'capacity' });
       this.publish(oldest.pipeline);
@@ -202,6 +203,20 @@ export class JobTable {
     // Every job enters as queued; started() moves it to in progress.
     c.queued++;
     if (publish) this.publish(rec.pipeline);
+  }
+
+  /**
+   * oldest returns the oldest tracked job. A Map iterator is live: everything before the cursor was
+   * evicted through it, so its next entry is the oldest. A fresh `entries().next()` per eviction would
+   * walk over every slot deleted at the front of the table, which made a full table quadratic.
+   */
+  private oldest(): [string, JobRecord] {
+    let r = this.cursor?.next();
+    if (r === undefined || r.done === true) {
+      this.cursor = this.jobs.entries();
+      r = this.cursor.next();
+    }
+    return r.value as [string, JobRecord];
   }
 
   private remove(k: string, rec: JobRecord): void {

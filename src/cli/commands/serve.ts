@@ -188,8 +188,15 @@ Examples:
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
     });
+    // A second signal during the drain means "now": exit without waiting (the state may be older).
+    const force = (s: NodeJS.Signals) => {
+      io.stderr.write(`pipemeter serve: ${s} again: exiting without waiting for the drain\n`);
+      process.exit(130);
+    };
+    process.removeAllListeners('SIGTERM').removeAllListeners('SIGINT').once('SIGTERM', force).once('SIGINT', force);
     io.stdout.write(`pipemeter serve: ${signal}: draining requests and writing the state\n`);
     await running.close();
+    process.removeListener('SIGTERM', force).removeListener('SIGINT', force);
     io.stdout.write('pipemeter serve: stopped\n');
     return 0;
   },

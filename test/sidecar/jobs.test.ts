@@ -108,6 +108,29 @@ describe('JobTable is bounded', () => {
     ]);
   });
 
+  it('capacity eviction takes the oldest job still tracked, skipping finished ones', () => {
+    const { jobs } = table({ capacity: 3 });
+    for (const id of ['a', 'b', 'c']) jobs.started('p', id, 0, 0);
+    jobs.finish('p', 'b', { outcome: 'completed', at: 1 });
+    jobs.started('p', 'd', 0, 0);
+    jobs.started('p', 'e', 0, 0);
+    // d fitted in b's place; e pushed out a, the oldest.
+    expect(['a', 'b', 'c', 'd', 'e'].map((id) => jobs.get('p', id) !== undefined)).toEqual([false, false, true, true, true]);
+    jobs.started('p', 'f', 0, 0);
+    jobs.started('p', 'g', 0, 0);
+    expect(jobs.snapshot().jobs.map((j) => j.id)).toEqual(['e', 'f', 'g']);
+  });
+
+  it('a full table stays fast: 300 000 starts through 100 000 slots within 3 s', () => {
+    const { meter } = table();
+    const jobs = new JobTable(meter, { capacity: 100_000, ttlMs: 3600 * S, finishedMemory: 100_000 });
+    const t0 = performance.now();
+    for (let i = 0; i < 300_000; i++) jobs.started('p', `j${i}`, 0, 0);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(jobs.size).toBe(100_000);
+    expect(meter.catalog.jobsEvicted.labels({ pipeline: 'p', reason: 'capacity' }).value).toBe(200_000);
+  });
+
   it('a job past its TTL is finished as abandoned and counted', async () => {
     const { meter, jobs } = table({ ttlMs: 60 * S });
     jobs.started('p', 'old', 0, 0);

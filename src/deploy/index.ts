@@ -15,7 +15,11 @@ export interface GeneratedFile {
   content: string;
 }
 
-/** generateAll renders every generated file; pure, and byte-identical for the same settings and catalog. */
+/**
+ * generateAll renders every generated file; pure, and byte-identical for the same settings and catalog.
+ * The promtool cases in deploy/prometheus/tests/ are written by hand for `defaults`: with other thresholds
+ * they fail and show which edges moved.
+ */
 export function generateAll(s: Settings): GeneratedFile[] {
   return [
     { path: 'deploy/prometheus/prometheus.yml', content: prometheusConfig(s) },

@@ -4,6 +4,7 @@
  * never derived from the rule expressions; only the static annotations (summary, runbook_url) are
  * copied from the rule, since promtool compares every annotation.
  */
+import { PipemeterError } from '../meter/errors.js';
 import { alertDefs } from './alerts.js';
 import type { AlertingRule } from './rules.js';
 import type { Settings } from './settings.js';
@@ -491,7 +492,9 @@ export const recordCases: RecordCase[] = [
 function alertTests(rules: Map<string, AlertingRule>, cases: readonly AlertCase[]) {
   return cases.map((c) => {
     const rule = rules.get(c.alert);
-    if (rule === undefined) throw new Error(`rule test "${c.name}" names alert ${c.alert}, which no rule defines`);
+    if (rule === undefined) {
+      throw new PipemeterError('E_RULE_TEST_ALERT', `rule test "${c.name}" names alert ${c.alert}, which no rule defines; fix the case or add the alert in src/deploy/alerts.ts`);
+    }
     return {
       name: `${c.alert}: ${c.name}`,
       interval: c.interval ?? '1m',

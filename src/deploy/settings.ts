@@ -13,6 +13,7 @@ export interface AlertKnobs {
   severity: Severity;
 }
 
+/** Settings is what the generators read besides the catalog: the mixins' `_config`. */
 export interface Settings {
   /** Scrape job names; alerts about targets select on these. */
   jobs: {
@@ -93,6 +94,7 @@ export interface BurnWindow {
   factor: number;
 }
 
+/** defaults are the thresholds the users ran before (6 h, 5 %, 50 % of 7 d, 2 h) and the SRE workbook's SLO windows. */
 export const defaults: Settings = {
   jobs: { sidecar: 'pipemeter', workers: 'pipemeter-workers', nodeExporter: 'node' },
   targets: {

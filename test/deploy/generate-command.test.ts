@@ -55,3 +55,11 @@ describe('pipemeter generate', () => {
     await expect(generate.run(['--outt', 'x'], io().cli)).rejects.toBeInstanceOf(UsageError);
   });
 });
+
+describe('pipemeter generate, unwritable output', () => {
+  it('says which path it cannot write and how to fix it', async () => {
+    const out = tempDir();
+    writeFileSync(join(out, 'deploy'), 'a file where a directory must go');
+    await expect(generate.run(['--out', out], io().cli)).rejects.toThrow(/cannot write .*deploy.*choose a writable --out/);
+  });
+});

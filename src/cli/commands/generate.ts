@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateAll } from '../../deploy/index.js';
 import { defaults } from '../../deploy/settings.js';
+import { PipemeterError } from '../../meter/errors.js';
 import { type Command, UsageError } from '../command.js';
 
 const help = `pipemeter generate: write the Prometheus, Alertmanager and Grafana assets and the docs they link to,
@@ -60,8 +61,12 @@ export const generate: Command = {
     }
     for (const f of files) {
       const path = join(root, f.path);
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, f.content);
+      try {
+        await mkdir(dirname(path), { recursive: true });
+        await writeFile(path, f.content);
+      } catch (cause) {
+        throw new PipemeterError('E_GENERATE_WRITE', `cannot write ${path}: ${(cause as Error).message}; choose a writable --out`, { cause });
+      }
     }
     io.stdout.write(`wrote ${files.length} files under ${root}\n`);
     return 0;

@@ -4,6 +4,7 @@ import { alertRuleGroups } from './alerts.js';
 import { metricsMarkdown, runbooksMarkdown } from './docs.js';
 import { grafanaFiles } from './grafana.js';
 import { prometheusConfig, workerTargets } from './prometheus.js';
+import { deployReadme } from './readme.js';
 import { ruleTestFiles } from './rule-tests.js';
 import { recordingRuleGroups } from './rules.js';
 import type { Settings } from './settings.js';
@@ -22,6 +23,7 @@ export interface GeneratedFile {
  */
 export function generateAll(s: Settings): GeneratedFile[] {
   return [
+    { path: 'deploy/README.md', content: deployReadme(s) },
     { path: 'deploy/prometheus/prometheus.yml', content: prometheusConfig(s) },
     { path: 'deploy/prometheus/targets/workers.yml', content: workerTargets(s) },
     { path: 'deploy/prometheus/rules/recording.yml', content: toYaml({ groups: recordingRuleGroups(s) }) },

@@ -3,6 +3,7 @@
  * in alternating rounds, reported as ratios (never asserted by a timed unit test).
  */
 import { writeFileSync } from 'node:fs';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { Counter as PromCounter, Histogram as PromHistogram, Registry } from 'prom-client';
 import { createMeter } from '../src/index.js';
 import { type Row, machine, median, opsPerSecond, table, timeOnce } from './lib.js';
@@ -26,6 +27,15 @@ function recordingRows(): Row[] {
   const prom = new PromCounter({ name: 'bench_total', help: 'Bench.', labelNames: ['site', 'outcome'], registers: [reg] });
   const promH = new PromHistogram({ name: 'bench_seconds', help: 'Bench.', labelNames: ['site', 'outcome'], buckets: BUCKETS, registers: [reg] });
 
+  // OpenTelemetry aggregates only for instruments a reader collects: a pull reader, as a Prometheus exporter is.
+  class PullReader extends MetricReader {
+    protected override async onForceFlush(): Promise<void> {}
+    protected override async onShutdown(): Promise<void> {}
+  }
+  const otel = new MeterProvider({ readers: [new PullReader()] }).getMeter('bench');
+  const otelC = otel.createCounter('bench');
+  const otelH = otel.createHistogram('bench_seconds', { advice: { explicitBucketBoundaries: BUCKETS } });
+
   const cases = {
     boundInc: (n: number) => {
       for (let i = 0; i < n; i++) bound.inc();
@@ -45,8 +55,14 @@ function recordingRows(): Row[] {
     promObserve: (n: number) => {
       for (let i = 0; i < n; i++) promH.observe(LABELS[i & 7]!, VALUES[i & 63]!);
     },
+    otelAdd: (n: number) => {
+      for (let i = 0; i < n; i++) otelC.add(1, LABELS[i & 7]!);
+    },
+    otelRecord: (n: number) => {
+      for (let i = 0; i < n; i++) otelH.record(VALUES[i & 63]!, LABELS[i & 7]!);
+    },
   };
-  const res: Record<keyof typeof cases, number[]> = { boundInc: [], byLabelsInc: [], promInc: [], observe: [], boundObserve: [], promObserve: [] };
+  const res: Record<keyof typeof cases, number[]> = { boundInc: [], byLabelsInc: [], promInc: [], observe: [], boundObserve: [], promObserve: [], otelAdd: [], otelRecord: [] };
   for (let r = 0; r < ROUNDS; r++) {
     for (const k of Object.keys(cases) as (keyof typeof cases)[]) res[k].push(opsPerSecond(cases[k], MS));
   }
@@ -57,6 +73,9 @@ function recordingRows(): Row[] {
     { name: 'counter inc by label values vs prom-client labelled inc()', ours: res.byLabelsInc, baseline: res.promInc, target: 4, unit: 'ops/s' },
     { name: 'histogram observe by label values vs prom-client labelled observe()', ours: res.observe, baseline: res.promObserve, target: 4, unit: 'ops/s' },
     { name: 'histogram observe, bound handle vs prom-client labelled observe()', ours: res.boundObserve, baseline: res.promObserve, target: 4, unit: 'ops/s' },
+    { name: 'counter inc, bound handle vs OpenTelemetry counter.add()', ours: res.boundInc, baseline: res.otelAdd, target: 20, unit: 'ops/s' },
+    { name: 'counter inc by label values vs OpenTelemetry counter.add()', ours: res.byLabelsInc, baseline: res.otelAdd, target: 4, unit: 'ops/s' },
+    { name: 'histogram observe by label values vs OpenTelemetry histogram.record()', ours: res.observe, baseline: res.otelRecord, target: 4, unit: 'ops/s' },
   ];
 }
 
@@ -89,7 +108,8 @@ async function renderRow(series: number): Promise<Row> {
 const rows = [...recordingRows(), await renderRow(10_000)];
 const report = `# Hot-path benchmark
 
-${machine()}; ${ROUNDS} alternating rounds of ~${MS} ms per case. Baseline: prom-client ${(await import('prom-client/package.json', { with: { type: 'json' } })).default.version} in the same process.
+${machine()}; ${ROUNDS} alternating rounds of ~${MS} ms per case. Baselines in the same process: prom-client
+${(await import('prom-client/package.json', { with: { type: 'json' } })).default.version} and @opentelemetry/sdk-metrics ${(await import('@opentelemetry/sdk-metrics/package.json', { with: { type: 'json' } })).default.version} (with a pull reader, as a Prometheus exporter uses it).
 Figures are medians, ranges are min–max over rounds; ratios are medians of per-round ratios.
 
 ${table(rows)}

@@ -44,8 +44,8 @@ export class MetricFamily<L extends string = string> {
   readonly labelNames: readonly L[];
   readonly upperBounds: Float64Array;
   readonly maxSeries: number;
-  /** Every series by its joined label values, in creation order: what the renderer and expiry walk. */
-  readonly series = new Map<string, Series>();
+  /** Every series in creation order: what the renderer and expiry walk (a Set: no key string per series). */
+  readonly series = new Set<Series>();
   /** The same series as a tree keyed by one label value per level: what recording looks up. */
   private readonly index: Index = new Map();
   overflowSeries: Series | undefined;
@@ -90,7 +90,7 @@ export class MetricFamily<L extends string = string> {
     }
     s = this.make(values);
     s.pinned = pin;
-    this.series.set(values.join('\u0001'), s);
+    this.series.add(s);
     let node = this.index;
     for (let i = 0; i < values.length - 1; i++) {
       let next = node.get(values[i]!) as Index | undefined;
@@ -135,11 +135,13 @@ export class MetricFamily<L extends string = string> {
   }
 
   private create(labels: LabelSet<L>): Series | undefined {
-    const values: string[] = [];
-    for (const name of this.labelNames) {
-      const v = labels[name];
+    // Sized up front: a pushed-to array keeps spare capacity, which every series would carry.
+    const names = this.labelNames;
+    const values = new Array<string>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const v = labels[names[i]!];
       if (typeof v !== 'string') return this.invalid();
-      values.push(v);
+      values[i] = v;
     }
     return this.seriesFor(values);
   }
@@ -151,7 +153,8 @@ export class MetricFamily<L extends string = string> {
 
   /** remove drops the series of these label values, if it exists. */
   remove(values: readonly string[]): boolean {
-    if (!this.series.delete(values.join('\u0001'))) return false;
+    const s = this.lookup(values);
+    if (s === undefined || !this.series.delete(s)) return false;
     const path: Index[] = [this.index];
     for (let i = 0; i < values.length - 1; i++) path.push(path[i]!.get(values[i]!) as Index);
     path[path.length - 1]!.delete(values[values.length - 1] ?? '');

@@ -25,3 +25,14 @@ export type {
   ParseOptions,
   FamilyType,
 } from './exposition/parse.js';
+export { createSidecar } from './sidecar/sidecar.js';
+export type { Sidecar, SidecarDeps, Clock } from './sidecar/sidecar.js';
+export { loadConfig, defaults as sidecarDefaults } from './sidecar/config.js';
+export type { SidecarConfig } from './sidecar/config.js';
+export { signBody } from './sidecar/firecrawl.js';
+export { startSidecar } from './cli/commands/serve.js';
+export type { RunningSidecar, StartSidecarOptions } from './cli/commands/serve.js';
+export { generateAll } from './deploy/index.js';
+export type { GeneratedFile } from './deploy/index.js';
+export { defaults as deployDefaults } from './deploy/settings.js';
+export type { Settings as DeploySettings } from './deploy/settings.js';

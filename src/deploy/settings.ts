@@ -97,17 +97,21 @@ export interface BurnWindow {
 /** defaults are the thresholds the users ran before (6 h, 5 %, 50 % of 7 d, 2 h) and the SRE workbook's SLO windows. */
 export const defaults: Settings = {
   jobs: { sidecar: 'pipemeter', workers: 'pipemeter-workers', nodeExporter: 'node' },
+  // Local first: `npm start` (the sidecar and the demo fleet), Prometheus, Alertmanager and node_exporter on one
+  // host work with these files as shipped. In production, set your hosts here (or in the file_sd file) and regenerate.
   targets: {
-    sidecar: ['pipemeter:9464'],
-    nodeExporter: ['node-exporter:9100'],
-    alertmanager: ['alertmanager:9093'],
+    sidecar: ['localhost:9464'],
+    nodeExporter: ['localhost:9100'],
+    alertmanager: ['localhost:9093'],
   },
-  workerTargets: ['worker-1:9464', 'worker-2:9464'],
+  // Empty until you list your Node workers (host:port of their /metrics) in prometheus/targets/workers.yml.
+  workerTargets: [],
   scrapeInterval: '30s',
   evaluationInterval: '1m',
   rateWindow: '5m',
   quantiles: [0.5, 0.95, 0.99],
-  absentJobs: ['pipemeter', 'pipemeter-workers'],
+  // Add 'pipemeter-workers' once that job has targets, so a vanished worker job pages too.
+  absentJobs: ['pipemeter'],
 
   scraper: {
     // The window is the 6 h the fleet relied on; `for` only rides out one missed evaluation.
@@ -170,7 +174,7 @@ export const defaults: Settings = {
   },
   grafana: {
     url: 'http://localhost:3000',
-    datasourceUrl: 'http://prometheus:9090',
+    datasourceUrl: 'http://localhost:9090',
     folder: 'pipemeter',
     dashboardsPath: '/var/lib/grafana/dashboards/pipemeter',
     timeFrom: 'now-24h',

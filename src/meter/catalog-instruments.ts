@@ -36,6 +36,7 @@ export function catalogInstruments(m: Make) {
     webhookDuplicates: m.counter(cat.webhookDuplicates),
     jobsTracked: m.gauge(cat.jobsTracked),
     jobsEvicted: m.counter(cat.jobsEvicted),
+    jobsOutOfOrder: m.counter(cat.jobsOutOfOrder),
     probeSuccess: m.gauge(cat.probeSuccess),
     probeDuration: m.gauge(cat.probeDuration),
   };

@@ -3,7 +3,6 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
   type FamilyDef,
   type MetricUnit,
-  catalog,
   idLikeLabel,
   instrumentationErrorReasons,
 } from '../catalog/index.js';

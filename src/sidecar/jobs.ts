@@ -1,6 +1,6 @@
 /** The in-flight job table: jobs by pipeline and id, from queued to finished, bounded in size and age, recorded through the Pipeline handles. */
-import { type JobOutcome, jobAnomalies, jobsOutOfOrder } from '../catalog/index.js';
-import { Counter } from '../meter/instruments.js';
+import { type JobOutcome, jobAnomalies } from '../catalog/index.js';
+import type { Counter } from '../meter/instruments.js';
 import type { MeterCore } from '../meter/meter.js';
 import type { Pipeline } from '../meter/pipeline.js';
 import { BoundedSet } from './bounded-set.js';
@@ -63,11 +63,7 @@ export class JobTable {
     private readonly opts: JobTableOptions,
   ) {
     this.finished = new BoundedSet(opts.finishedMemory);
-    // Until the meter's catalog instruments include this family, the sidecar registers it from the catalog data.
-    const fam = meter.getFamily(jobsOutOfOrder.name);
-    this.anomalies = fam !== undefined
-      ? new Counter(fam as never)
-      : meter.counter({ name: jobsOutOfOrder.name, help: jobsOutOfOrder.help, labels: jobsOutOfOrder.labels });
+    this.anomalies = meter.catalog.jobsOutOfOrder;
   }
 
   get size(): number {

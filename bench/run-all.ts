@@ -1,0 +1,31 @@
+/** Runs every benchmark in its own process (a fresh heap each) and writes bench/RESULTS.md from their reports. */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { machine } from './lib.js';
+
+const benches = ['hot-path', 'exposition', 'memory', 'sidecar-load'] as const;
+const started = Date.now();
+const sections: string[] = [];
+for (const name of benches) {
+  const file = fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+  process.stdout.write(`bench: ${name}...\n`);
+  const r = spawnSync(process.execPath, ['--expose-gc', file, '--write'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: ${name} failed (exit ${r.status ?? r.signal})\n`);
+    process.exitCode = 1;
+    continue;
+  }
+  const report = readFileSync(new URL(`../../bench/results/${name}.md`, import.meta.url), 'utf8');
+  sections.push(report.replace(/^# /, '## '));
+}
+const results = `# Benchmark results
+
+Written by \`npm run bench\` (${((Date.now() - started) / 60_000).toFixed(1)} min) on ${machine()}.
+Every target is a ratio against a baseline measured in the same run on the same machine, except the
+sidecar's events/s; absolute figures are shown, never asserted (the machine is shared and noisy).
+Each benchmark's own report is in \`bench/results/\`; the sources are beside this file.
+
+${sections.join('\n')}`;
+writeFileSync(new URL('../../bench/RESULTS.md', import.meta.url), results);
+process.stdout.write('bench: wrote bench/RESULTS.md\n');

@@ -1,4 +1,5 @@
 /** The metric catalog: every family pipemeter defines, one list that every generator reads. */
+import { brokerFamilies } from './broker.js';
 import type { FamilyDef, FamilyDomain } from './family.js';
 import { pipelineFamilies } from './pipeline.js';
 import { probeFamilies } from './probe.js';
@@ -6,6 +7,7 @@ import { scraperFamilies } from './scraper.js';
 import { selfFamilies } from './self.js';
 import { sidecarFamilies } from './sidecar.js';
 
+export * from './broker.js';
 export * from './buckets.js';
 export * from './family.js';
 export * from './pipeline.js';
@@ -20,6 +22,7 @@ export const catalog: readonly FamilyDef[] = [
   ...selfFamilies,
   ...sidecarFamilies,
   ...probeFamilies,
+  ...brokerFamilies,
 ];
 
 /** findFamily returns the catalog family with this name (as exposed, e.g. `scraper_runs_total`). */

@@ -39,6 +39,10 @@ export function catalogInstruments(m: Make) {
     jobsOutOfOrder: m.counter(cat.jobsOutOfOrder),
     probeSuccess: m.gauge(cat.probeSuccess),
     probeDuration: m.gauge(cat.probeDuration),
+    queueDepth: m.gauge(cat.queueDepth),
+    queueOldestMessageAge: m.gauge(cat.queueOldestMessageAge),
+    brokerUp: m.gauge(cat.brokerUp),
+    brokerPollErrors: m.counter(cat.brokerPollErrors),
   };
 }
 

@@ -1,0 +1,411 @@
+/**
+ * End to end, as users run it: the demo fleet feeds in-process sidecars, the real Prometheus scrapes them with
+ * the generated config and rules, the real Alertmanager routes to a local Slack-compatible receiver, and every
+ * assertion goes through Prometheus's HTTP API or what arrived at the receiver. See docs/operations.md.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { check } from '../../src/cli/commands/check.js';
+import { type RunningSidecar, startSidecar } from '../../src/cli/commands/serve.js';
+import type { Scenario } from '../../src/cli/demo/fleet.js';
+import { type RunningDemo, startDemo } from '../../src/cli/demo/run.js';
+import type { GeneratedFile } from '../../src/deploy/index.js';
+import type { Settings } from '../../src/deploy/settings.js';
+import { loadConfig } from '../../src/sidecar/config.js';
+import { describeWithTools } from '../helpers/tools.js';
+import { until } from './helpers/poll.js';
+import { freePort } from './helpers/process.js';
+import { type ActiveAlert, PrometheusApi, finite, seriesKey } from './helpers/prometheus-api.js';
+import { type Received, type SlackReceiver, startSlackReceiver, textOf, titleOf } from './helpers/slack.js';
+import { type Stack, dashboardQueries, e2eSettings, fileContent, recordingRules, startStack, substituteGrafana, writeDeploy } from './helpers/stack.js';
+
+/** Simulated seconds per real second: every scraper runs about once a second, image jobs arrive a dozen a second. */
+const SPEED = 200;
+const TICK_MS = 200;
+/** The pipeline the restart test drives by hand; no demo writes to it. */
+const RESUMED = 'resumed';
+/** The resumed sidecar's series cap per family: above every pre-initialised family, below what the overflow step sends. */
+const MAX_SERIES = 20;
+
+/** A demo slot keeps its ports across a scenario switch, so Prometheus keeps scraping the same target. */
+interface Slot {
+  name: string;
+  seed: number;
+  metricsPort: number;
+  ingestPort: number;
+  demo?: RunningDemo;
+}
+
+interface AlertFlow {
+  firing: Received;
+  resolved: Received;
+  /** The alert as Prometheus listed it while it fired. */
+  alert: ActiveAlert;
+  /** Unix seconds at which Prometheus had it firing. */
+  firingAt: number;
+  /** Unix ms when the plain demo replaced the scenario. */
+  endedAt: number;
+}
+
+interface RestartFlow {
+  jobId: string;
+  expectedSeconds: number;
+  stateFileHadJob: boolean;
+  inProgressBefore: number;
+  durationCount: number;
+  durationSum: number;
+  unknownFinishes: number;
+  /** pipemeter_series_overflow_total of the resumed sidecar, by metric. */
+  overflowed: (readonly [string, number])[];
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settle = <T,>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+async function unwrap<T>(p: Promise<Settled<T>> | undefined): Promise<T> {
+  if (p === undefined) throw new Error('the flow never started (beforeAll failed)');
+  const r = await p;
+  if (!r.ok) throw r.error;
+  return r.value;
+}
+
+async function postEvents(ingestUrl: string, events: Record<string, unknown>[]): Promise<void> {
+  const res = await fetch(`${ingestUrl}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson' },
+    body: events.map((e) => JSON.stringify(e)).join('\n') + '\n',
+    signal: AbortSignal.timeout(5_000),
+  });
+  const body = (await res.json()) as { accepted?: number; rejected?: unknown[] };
+  if (res.status >= 300 || body.accepted !== events.length) throw new Error(`POST /v1/events answered ${res.status}: ${JSON.stringify(body)}`);
+}
+
+describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'], 'e2e: the demo fleet through real Prometheus and Alertmanager', () => {
+  const logs: string[] = [];
+  const log = (line: string) => {
+    logs.push(line);
+    if (logs.length > 500) logs.shift();
+  };
+  let root = '';
+  let closing = false;
+  let settings: Settings;
+  let files: GeneratedFile[] = [];
+  let slack: SlackReceiver | undefined;
+  let stack: Partial<Stack> = {};
+  let prom: PrometheusApi;
+  let runStart = 0;
+  const slots: Slot[] = [];
+  let resumed: { sidecar?: RunningSidecar; metricsPort: number; config: ReturnType<typeof loadConfig>; stateFile: string };
+  let criticalFlow: Promise<Settled<AlertFlow>> | undefined;
+  let warningFlow: Promise<Settled<AlertFlow>> | undefined;
+  let restartFlow: Promise<Settled<RestartFlow>> | undefined;
+
+  const detail = () => `${stack.prometheus?.log() ?? ''}\n${stack.alertmanager?.log() ?? ''}\n${logs.slice(-20).join('\n')}`;
+
+  async function runDemo(slot: Slot, scenario: Scenario | undefined): Promise<void> {
+    if (closing) throw new Error('the suite is shutting down');
+    slot.demo = await startDemo({ speed: SPEED, seed: slot.seed, scenario, metricsPort: slot.metricsPort, ingestPort: slot.ingestPort, tickMs: TICK_MS, log });
+    if (closing) await slot.demo.stop();
+  }
+
+  /** endScenario stops the slot's demo and starts a plain one on the same ports: the scenario is over. */
+  async function endScenario(slot: Slot): Promise<void> {
+    await slot.demo?.stop();
+    slot.demo = undefined;
+    await runDemo(slot, undefined);
+  }
+
+  function slackMessage(channel: string, status: 'FIRING' | 'RESOLVED', alertname: string, owner: string, after = 0) {
+    return slack?.messages.find(
+      (m) => m.at >= after && m.body.channel === channel && titleOf(m).startsWith(`[${status}`) && titleOf(m).includes(` ${alertname}`) && titleOf(m).includes(owner),
+    );
+  }
+
+  /**
+   * alertFlow waits for the alert to fire in Prometheus and reach Slack, ends the scenario, and waits for
+   * the resolved message. `owner` narrows the Slack title (e.g. `scraper=mixesdb`).
+   */
+  async function alertFlow(slot: Slot, alertname: string, match: Record<string, string>, channel: string, owner: string): Promise<AlertFlow> {
+    const [alert, firingAt] = await until(
+      `${alertname} ${JSON.stringify(match)} to fire in Prometheus`,
+      async () => {
+        const a = (await prom.alerts()).find((x) => x.state === 'firing' && x.labels.alertname === alertname && Object.entries(match).every(([k, v]) => x.labels[k] === v));
+        return a === undefined ? undefined : ([a, Date.now() / 1000] as const);
+      },
+      { ms: 60_000, everyMs: 500, detail },
+    );
+    const firing = await until(`a FIRING ${alertname} message on ${channel}`, () => slackMessage(channel, 'FIRING', alertname, owner), { ms: 30_000, detail });
+    await endScenario(slot);
+    const endedAt = Date.now();
+    const resolved = await until(`a RESOLVED ${alertname} message on ${channel} after the scenario ended`, () => slackMessage(channel, 'RESOLVED', alertname, owner, endedAt), {
+      ms: 60_000,
+      everyMs: 500,
+      detail,
+    });
+    return { firing, resolved, alert, firingAt, endedAt };
+  }
+
+  /** restartFlowRun starts a job, restarts the sidecar on its state file, finishes the job, and reads what Prometheus saw. */
+  async function restartFlowRun(): Promise<RestartFlow> {
+    const instance = `127.0.0.1:${resumed.metricsPort}`;
+    const sel = `{pipeline="${RESUMED}",instance="${instance}"}`;
+    const jobId = `resumed-${Date.now()}`;
+    const startedAt = Math.floor(Date.now() / 1000) - 120;
+    await postEvents(resumed.sidecar!.ingestUrl, [
+      { type: 'job_queued', pipeline: RESUMED, job_id: jobId, at: startedAt - 30 },
+      { type: 'job_started', pipeline: RESUMED, job_id: jobId, at: startedAt },
+    ]);
+    const inProgressBefore = await until(
+      'Prometheus to see the resumed job in progress',
+      async () => {
+        const v = await prom.query(`pipeline_jobs_in_progress${sel}`);
+        return v.length === 1 && Number(v[0]!.value[1]) === 1 ? 1 : undefined;
+      },
+      { ms: 20_000, detail },
+    );
+    // The restart: close() drains ingest and writes the snapshot; the new process reads it at start.
+    await resumed.sidecar!.close();
+    resumed.sidecar = undefined;
+    const stateFileHadJob = existsSync(resumed.stateFile) && readFileSync(resumed.stateFile, 'utf8').includes(jobId);
+    if (closing) throw new Error('the suite is shutting down');
+    resumed.sidecar = await startSidecar(resumed.config, { metricsPort: resumed.metricsPort, ingestPort: 0, deps: { logger: log }, drainMs: 1_000 });
+    if (closing) await resumed.sidecar.close();
+    const finishedAt = Math.floor(Date.now() / 1000);
+    await postEvents(resumed.sidecar.ingestUrl, [{ type: 'job_finished', pipeline: RESUMED, job_id: jobId, outcome: 'completed', at: finishedAt }]);
+    const [count, sum] = await until(
+      'Prometheus to see the resumed job finished',
+      async () => {
+        const done = `{pipeline="${RESUMED}",instance="${instance}",outcome="completed"}`;
+        const [c, s] = await Promise.all([prom.query(`pipeline_job_duration_seconds_count${done}`), prom.query(`pipeline_job_duration_seconds_sum${done}`)]);
+        return c.length === 1 && Number(c[0]!.value[1]) >= 1 && s.length === 1 ? ([Number(c[0]!.value[1]), Number(s[0]!.value[1])] as const) : undefined;
+      },
+      { ms: 20_000, detail },
+    );
+    const unknown = await prom.query(`sum(pipemeter_jobs_out_of_order_total{instance="${instance}",reason="finish_unknown_job"})`);
+    // Past its series cap a family folds new label sets into one overflow series and counts them: more item
+    // types than the cap allows, so the overflow counter (and the dashboard panel that shows it) has data.
+    await postEvents(
+      resumed.sidecar.ingestUrl,
+      Array.from({ length: MAX_SERIES + 5 }, (_, i) => ({ type: 'item_created', scraper: 'cardinality_probe', item_type: `type_${i}`, source: 'https://example.com/x' })),
+    );
+    const overflowed = await until(
+      'Prometheus to see the overflow counter',
+      async () => {
+        const v = await prom.query(`pipemeter_series_overflow_total{instance="${instance}"}`);
+        return v.length > 0 ? v.map((x) => [x.metric.metric ?? '', Number(x.value[1])] as const) : undefined;
+      },
+      { ms: 20_000, detail },
+    );
+    return {
+      jobId,
+      expectedSeconds: finishedAt - startedAt,
+      stateFileHadJob,
+      inProgressBefore,
+      durationCount: count,
+      durationSum: sum,
+      unknownFinishes: Number(unknown[0]?.value[1] ?? 0),
+      overflowed,
+    };
+  }
+
+  beforeAll(async () => {
+    runStart = Date.now() / 1000;
+    root = mkdtempSync(join(tmpdir(), 'pipemeter-e2e-'));
+    slack = await startSlackReceiver();
+    const slackUrlFile = join(root, 'slack_webhook_url');
+    writeFileSync(slackUrlFile, `${slack.url}\n`, { mode: 0o600 });
+
+    const [aM, aI, bM, bI, rM, promPort, amPort] = await Promise.all(Array.from({ length: 7 }, () => freePort()));
+    slots.push({ name: 'critical', seed: 7, metricsPort: aM!, ingestPort: aI! }, { name: 'warning', seed: 8, metricsPort: bM!, ingestPort: bI! });
+    const stateFile = join(root, 'state/resumed.json');
+    const config = loadConfig(`pipelines:\n  ${RESUMED}:\n    stages: [work]\nlimits:\n  max_series: ${MAX_SERIES}\nstate:\n  file: ${stateFile}\n  snapshot_interval: 1s\n`, '<e2e resumed sidecar>');
+    resumed = { metricsPort: rM!, config, stateFile };
+
+    settings = e2eSettings({ sidecars: [aM!, bM!, rM!].map((p) => `127.0.0.1:${p}`), prometheus: promPort!, alertmanager: amPort! }, slackUrlFile);
+    files = writeDeploy(root, settings);
+
+    // The critical scenario: soundcloud's health endpoint answers 500 (ProbeFailing, critical).
+    // The warning scenario: mixesdb rejects 20 % of its items (ScraperHighSchemaErrorRate, warning).
+    await Promise.all([runDemo(slots[0]!, 'ProbeFailing'), runDemo(slots[1]!, 'ScraperHighSchemaErrorRate')]);
+    resumed.sidecar = await startSidecar(config, { metricsPort: rM!, ingestPort: 0, deps: { logger: log }, drainMs: 1_000 });
+
+    stack = startStack(root, { sidecars: settings.targets.sidecar as string[], prometheus: promPort!, alertmanager: amPort! });
+    await stack.ready;
+    prom = new PrometheusApi(stack.promUrl!);
+
+    // The three flows run side by side; each test below waits for its own.
+    criticalFlow = settle(alertFlow(slots[0]!, 'ProbeFailing', { target: 'soundcloud' }, settings.alertmanager.channels.critical, 'ProbeFailing'));
+    warningFlow = settle(alertFlow(slots[1]!, 'ScraperHighSchemaErrorRate', { scraper: 'mixesdb' }, settings.alertmanager.channels.warning, 'scraper=mixesdb'));
+    restartFlow = settle(restartFlowRun());
+  }, 60_000);
+
+  afterAll(async () => {
+    closing = true;
+    const steps: (() => Promise<unknown> | void)[] = [
+      ...slots.map((s) => () => s.demo?.stop()),
+      () => resumed?.sidecar?.close(),
+      () => stack.prometheus?.stop(),
+      () => stack.alertmanager?.stop(),
+      () => slack?.close(),
+    ];
+    await Promise.all(steps.map((f) => Promise.resolve().then(f).catch((err: unknown) => console.error('e2e cleanup:', err))));
+    if (root !== '') rmSync(root, { recursive: true, force: true });
+  }, 30_000);
+
+  it('a critical alert from a demo scenario reaches #…-critical through slack-critical with its runbook, and resolves when the scenario ends', async () => {
+    const f = await unwrap(criticalFlow);
+    expect(f.alert.labels.severity).toBe('critical');
+    expect(f.firing.body.channel).toBe(settings.alertmanager.channels.critical);
+    expect(f.firing.contentType).toMatch(/^application\/json/);
+    const runbook = `${settings.runbookBaseUrl}#probefailing`;
+    expect(f.alert.annotations.runbook_url).toBe(runbook);
+    expect(textOf(f.firing)).toContain(`Runbook: ${runbook}`);
+    expect(textOf(f.firing)).toContain('soundcloud');
+    // The anchor exists in the runbooks generated beside the rules.
+    expect(fileContent(files, 'docs/runbooks.md')).toMatch(/^## ProbeFailing$/m);
+    expect(f.firing.at).toBeLessThan(f.endedAt);
+    expect(f.resolved.at).toBeGreaterThanOrEqual(f.endedAt);
+    expect(f.resolved.body.channel).toBe(settings.alertmanager.channels.critical);
+    expect(textOf(f.resolved)).toContain('resolved');
+    // Nothing critical went to the warning channel and nothing else from this alert.
+    expect(slack!.messages.filter((m) => titleOf(m).includes(' ProbeFailing') && m.body.channel !== settings.alertmanager.channels.critical)).toEqual([]);
+  }, 150_000);
+
+  it('a warning alert from a demo scenario reaches #…-warning through slack-warning with its runbook, and resolves when the scenario ends', async () => {
+    const f = await unwrap(warningFlow);
+    expect(f.alert.labels.severity).toBe('warning');
+    expect(f.firing.body.channel).toBe(settings.alertmanager.channels.warning);
+    const runbook = `${settings.runbookBaseUrl}#scraperhighschemaerrorrate`;
+    expect(f.alert.annotations.runbook_url).toBe(runbook);
+    expect(textOf(f.firing)).toContain(`Runbook: ${runbook}`);
+    expect(textOf(f.firing)).toContain('mixesdb');
+    expect(fileContent(files, 'docs/runbooks.md')).toMatch(/^## ScraperHighSchemaErrorRate$/m);
+    expect(f.firing.at).toBeLessThan(f.endedAt);
+    expect(f.resolved.at).toBeGreaterThanOrEqual(f.endedAt);
+    expect(f.resolved.body.channel).toBe(settings.alertmanager.channels.warning);
+    expect(slack!.messages.filter((m) => titleOf(m).includes(' ScraperHighSchemaErrorRate') && m.body.channel !== settings.alertmanager.channels.warning)).toEqual([]);
+  }, 150_000);
+
+  it('a sidecar restart mid-job loses no in-flight job: the duration is observed from the original start', async () => {
+    const r = await unwrap(restartFlow);
+    expect(r.inProgressBefore).toBe(1);
+    expect(r.stateFileHadJob).toBe(true);
+    expect(r.durationCount).toBe(1);
+    expect(r.durationSum).toBeCloseTo(r.expectedSeconds, 3);
+    expect(r.expectedSeconds).toBeGreaterThanOrEqual(120);
+    expect(r.unknownFinishes).toBe(0);
+  }, 60_000);
+
+  it('a family past its series cap folds into the overflow series, and Prometheus sees the overflow counter', async () => {
+    const r = await unwrap(restartFlow);
+    // 25 item types against a cap of 20: 5 recordings folded, and only this family overflowed.
+    expect(r.overflowed).toEqual([['scraper_items_created_total', 5]]);
+  }, 60_000);
+
+  it('every target is up, and pipemeter check --catalog passes against each demo sidecar', async () => {
+    const targets = await until(
+      'every target to be up',
+      async () => {
+        const t = await prom.targets();
+        return t.length === settings.targets.sidecar.length && t.every((x) => x.health === 'up') ? t : undefined;
+      },
+      { ms: 20_000, detail: () => `${detail()}` },
+    );
+    expect(targets.map((t) => t.labels.instance).sort()).toEqual([...settings.targets.sidecar].sort());
+    expect(new Set(targets.map((t) => t.labels.job))).toEqual(new Set([settings.jobs.sidecar]));
+
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    stdout.on('data', (b: Buffer) => (out += b.toString()));
+    stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const urls = slots.map((s) => `http://127.0.0.1:${s.metricsPort}/metrics`);
+    const code = await check.run([...urls, '--catalog'], { stdout, stderr, isTTY: false, env: {} });
+    expect(code, out).toBe(0);
+  }, 30_000);
+
+  it('every rule evaluates without error, and every recording rule has data', async () => {
+    const groups = await prom.ruleGroups();
+    const rules = groups.flatMap((g) => g.rules);
+    expect(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError}`)).toEqual([]);
+    const records = recordingRules(files);
+    expect(records.length).toBeGreaterThan(20);
+    // Prometheus loaded exactly the generated recording rules.
+    expect(rules.filter((r) => r.type === 'recording').map((r) => r.name).sort()).toEqual(records.map((r) => r.record).sort());
+    const at = Math.floor(Date.now() / 1000) - 2;
+    const empty: string[] = [];
+    await Promise.all(
+      records.map(async (r) => {
+        if (finite(await prom.query(r.record, at)).length === 0) empty.push(r.record);
+      }),
+    );
+    expect(empty.sort()).toEqual([]);
+  }, 30_000);
+
+  it('p50 <= p95 <= p99 for every quantile family, as Prometheus computed them', async () => {
+    const byFamily = new Map<string, Map<string, string>>();
+    for (const r of recordingRules(files)) {
+      const m = /^(.*):p(\d+)_(.*)$/.exec(r.record);
+      if (m === null) continue;
+      const key = `${m[1]}:pXX_${m[3]}`;
+      byFamily.set(key, (byFamily.get(key) ?? new Map()).set(`p${m[2]}`, r.record));
+    }
+    expect(byFamily.size).toBeGreaterThan(3);
+    // An instant a few seconds back: every evaluation up to it has finished, so the three come from one evaluation.
+    const at = Math.floor(Date.now() / 1000) - 3;
+    const bad: string[] = [];
+    for (const [family, qs] of byFamily) {
+      expect([...qs.keys()].sort(), family).toEqual(['p50', 'p95', 'p99']);
+      const [p50, p95, p99] = await Promise.all(['p50', 'p95', 'p99'].map(async (q) => new Map(finite(await prom.query(qs.get(q)!, at)).map((s) => [seriesKey(s.metric), Number(s.value[1])]))));
+      let compared = 0;
+      for (const [k, v50] of p50!) {
+        const v95 = p95!.get(k);
+        const v99 = p99!.get(k);
+        if (v95 === undefined || v99 === undefined) continue;
+        compared++;
+        if (!(v50 <= v95 && v95 <= v99)) bad.push(`${family} ${k}: p50=${v50} p95=${v95} p99=${v99}`);
+      }
+      if (compared === 0) bad.push(`${family}: no series with all three quantiles`);
+    }
+    expect(bad).toEqual([]);
+  }, 30_000);
+
+  it('every Grafana panel query returns data', async () => {
+    const queries = dashboardQueries(files);
+    expect(queries.length).toBeGreaterThan(20);
+    const critical = await unwrap(criticalFlow);
+    // The overflow panel has data only once a family overflowed: the restart flow makes one overflow.
+    await unwrap(restartFlow);
+    const now = Math.floor(Date.now() / 1000) - 2;
+    const empty: string[] = [];
+    await Promise.all(
+      queries.map(async (q) => {
+        const expr = substituteGrafana(q.expr);
+        // ALERTS has data only while an alert fires: asked at the instant the API listed the critical alert as
+        // firing (the ALERTS sample of that evaluation is stamped at or before it; the scenario ends later).
+        const at = q.expr.includes('ALERTS') ? critical.firingAt : now;
+        if (finite(await prom.query(expr, at)).length === 0) empty.push(`${q.dashboard} / ${q.panel}: ${expr}`);
+      }),
+    );
+    expect(empty.sort()).toEqual([]);
+  }, 30_000);
+
+  it('exemplars carry job ids for the stage-duration histogram', async () => {
+    const series = await prom.exemplars('pipeline_stage_duration_seconds_bucket', Math.floor(runStart), Math.ceil(Date.now() / 1000));
+    const exemplars = series.flatMap((s) => s.exemplars.map((e) => ({ series: s.seriesLabels, ...e })));
+    expect(exemplars.length).toBeGreaterThan(0);
+    expect(new Set(series.map((s) => s.seriesLabels.__name__))).toEqual(new Set(['pipeline_stage_duration_seconds_bucket']));
+    // Every exemplar names its job; no job id ever became a label of the series.
+    expect(exemplars.filter((e) => typeof e.labels.job_id !== 'string' || e.labels.job_id === '')).toEqual([]);
+    for (const s of series) expect(Object.keys(s.seriesLabels)).not.toContain('job_id');
+    const pipelines = new Set(exemplars.map((e) => e.series.pipeline));
+    expect(pipelines.has('video') || pipelines.has('images') || pipelines.has('crawl')).toBe(true);
+    expect(exemplars.some((e) => /^(video|img)-\d+-[0-9a-f]{6}$/.test(e.labels.job_id!))).toBe(true);
+  }, 20_000);
+});

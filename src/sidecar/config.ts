@@ -57,6 +57,8 @@ export interface LimitsConfig {
   dedupKeys: number;
   /** How often the job TTL and series TTL sweeps run. */
   sweepIntervalMs: number;
+  /** Ingest requests per client address: a token bucket; past it 429. */
+  rate: { perSecond: number; burst: number; maxClients: number };
 }
 
 export interface StateConfig {
@@ -90,6 +92,7 @@ export const defaults = {
     seriesTtlMs: undefined,
     dedupKeys: 100_000,
     sweepIntervalMs: 10_000,
+    rate: { perSecond: 1000, burst: 2000, maxClients: 10_000 },
   } satisfies LimitsConfig as LimitsConfig,
   state: { snapshotIntervalMs: 30_000 },
 } as const;
@@ -103,7 +106,7 @@ export function configFromDefaults(source = '<defaults>'): SidecarConfig {
     pipelines: [],
     families: [],
     probes: [],
-    limits: { ...defaults.limits },
+    limits: { ...defaults.limits, rate: { ...defaults.limits.rate } },
     state: { ...defaults.state },
   };
 }
@@ -189,14 +192,24 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER): Reader<number> {
   };
 }
 
-function duration(minMs: number): Reader<number> {
+/** Node runs a timer of more than 2^31-1 ms after 1 ms: interval settings stay below it. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
+
+function duration(minMs: number, maxMs = Number.MAX_SAFE_INTEGER): Reader<number> {
   return (node, path, p) => {
     const ms = isScalar(node) ? parseDuration(node.value) : undefined;
-    if (ms !== undefined && ms >= minMs) return ms;
-    p.add(node, path, `expected a duration of at least ${minMs}ms such as "30s", "5m", "24h" or "1h30m", got ${describe(node)}`);
+    if (ms !== undefined && ms >= minMs && ms <= maxMs) return ms;
+    const range = maxMs === Number.MAX_SAFE_INTEGER ? `of at least ${minMs}ms` : `from ${minMs}ms to ${maxMs === TIMER_MAX_MS ? '24d' : `${maxMs}ms`}`;
+    p.add(node, path, `expected a duration ${range} such as "30s", "5m", "24h" or "1h30m", got ${describe(node)}`);
     return undefined;
   };
 }
+
+const positive: Reader<number> = (node, path, p) => {
+  if (isScalar(node) && typeof node.value === 'number' && Number.isFinite(node.value) && node.value > 0) return node.value;
+  p.add(node, path, `expected a number greater than 0, got ${describe(node)}`);
+  return undefined;
+};
 
 const size: Reader<number> = (node, path, p) => {
   const n = isScalar(node) ? parseSize(node.value) : undefined;
@@ -395,7 +408,7 @@ function probe(node: Node, path: string, p: Problems): ProbeConfig | undefined {
         if (ok) out.url = v;
         else p.add(n, at, `"${v}" is not an http(s) URL; write it in full, e.g. http://scraper:8000/health`);
       },
-      interval: (n, at) => (out.intervalMs = duration(1000)(n, at, p) ?? out.intervalMs),
+      interval: (n, at) => (out.intervalMs = duration(1000, TIMER_MAX_MS)(n, at, p) ?? out.intervalMs),
       timeout: (n, at) => (out.timeoutMs = duration(10)(n, at, p) ?? out.timeoutMs),
     },
     ['name', 'url'],
@@ -469,12 +482,18 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
         job_ttl: (m, a) => (cfg.limits.jobTtlMs = duration(1000)(m, a, p) ?? cfg.limits.jobTtlMs),
         series_ttl: (m, a) => (cfg.limits.seriesTtlMs = duration(1000)(m, a, p) ?? cfg.limits.seriesTtlMs),
         dedup_keys: (m, a) => (cfg.limits.dedupKeys = int(1)(m, a, p) ?? cfg.limits.dedupKeys),
-        sweep_interval: (m, a) => (cfg.limits.sweepIntervalMs = duration(100)(m, a, p) ?? cfg.limits.sweepIntervalMs),
+        sweep_interval: (m, a) => (cfg.limits.sweepIntervalMs = duration(100, TIMER_MAX_MS)(m, a, p) ?? cfg.limits.sweepIntervalMs),
+        rate: (m, a) =>
+          fields(m, a, p, {
+            per_second: (r, b) => (cfg.limits.rate.perSecond = positive(r, b, p) ?? cfg.limits.rate.perSecond),
+            burst: (r, b) => (cfg.limits.rate.burst = int(1)(r, b, p) ?? cfg.limits.rate.burst),
+            max_clients: (r, b) => (cfg.limits.rate.maxClients = int(1, 10_000_000)(r, b, p) ?? cfg.limits.rate.maxClients),
+          }),
       }),
     state: (n, at) =>
       fields(n, at, p, {
         file: (m, a) => (cfg.state.file = str(m, a, p)),
-        snapshot_interval: (m, a) => (cfg.state.snapshotIntervalMs = duration(100)(m, a, p) ?? cfg.state.snapshotIntervalMs),
+        snapshot_interval: (m, a) => (cfg.state.snapshotIntervalMs = duration(100, TIMER_MAX_MS)(m, a, p) ?? cfg.state.snapshotIntervalMs),
       }),
   });
   if (cfg.listeners.metrics.port !== 0 && cfg.listeners.metrics.port === cfg.listeners.ingest.port) {

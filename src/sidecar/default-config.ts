@@ -54,6 +54,10 @@ limits:
   # series_ttl: 1h       # drop series not written for this long (off by default)
   dedup_keys: 100000     # recent webhook events remembered to drop duplicate deliveries
   sweep_interval: 10s    # how often the job TTL and series TTL are enforced
+  rate:                  # ingest requests per client address (token bucket); past it 429
+    per_second: 1000
+    burst: 2000
+    max_clients: 10000   # addresses tracked; past it the longest-tracked is forgotten
 
 state:
   # The in-flight job table survives restarts when it has a file (atomic writes).

@@ -13,6 +13,8 @@ export const rejectReasons = [
   'unsupported_media_type',
   'unknown_pipeline',
   'unsupported_webhook_type',
+  'invalid_utf8',
+  'rate_limited',
 ] as const;
 export type RejectReason = (typeof rejectReasons)[number];
 
@@ -146,7 +148,16 @@ function optToken(o: Obj, key: string): string | undefined {
 function text(o: Obj, key: string, max: number): string {
   const v = o[key];
   if (typeof v !== 'string' || v === '' || v.length > max) throw new Invalid(`${key}: expected a non-empty string of at most ${max} characters, got ${show(v)}`);
+  if (loneSurrogateRe.test(v)) throw new Invalid(loneSurrogate(key));
   return v;
+}
+
+/** A high surrogate without its low half, or a low one without its high half (String.isWellFormed is ES2024). */
+const loneSurrogateRe = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** A lone UTF-16 surrogate ("\ud800") has no UTF-8 form: rendered, it becomes U+FFFD, and two such values would be one series. */
+function loneSurrogate(key: string): string {
+  return `${key}: contains a lone UTF-16 surrogate (an escape such as "\\ud800" without its pair), which is not text; send valid Unicode`;
 }
 
 /** jobId accepts strings and integers (Celery and RQ ids are strings, some queues use numbers). */
@@ -170,6 +181,8 @@ function count(o: Obj): number {
   const v = o.count;
   if (v === undefined) return 1;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Invalid(`count: expected a whole number >= 0, got ${show(v)}`);
+  // Past 2^53 a count is not exact, and a few such would carry a counter to +Inf.
+  if (v > Number.MAX_SAFE_INTEGER) throw new Invalid(`count: ${v} is over ${Number.MAX_SAFE_INTEGER}; send a count a counter can add exactly`);
   return v;
 }
 
@@ -300,6 +313,7 @@ function metric(o: Obj, at: number, families: ReadonlyMap<string, DeclaredFamily
   for (const k of fam.labels) {
     const v = (l as Obj)[k];
     if (typeof v !== 'string' || v.length > labelValueMax) throw new Invalid(`labels.${k}: expected a string of at most ${labelValueMax} characters, got ${show(v)}`);
+    if (loneSurrogateRe.test(v)) throw new Invalid(loneSurrogate(`labels.${k}`));
     labels[k] = v;
   }
   const value = o.value ?? 1;

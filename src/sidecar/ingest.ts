@@ -1,4 +1,5 @@
 /** The ingest listener's express app: `POST /v1/events` and `POST /v1/webhooks/firecrawl/:pipeline`, with auth, limits and JSON errors. */
+import { isUtf8 } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Meter } from '../exposition/meter.js';
@@ -8,6 +9,7 @@ import type { BoundedSet } from './bounded-set.js';
 import { type DeclaredFamily, type RejectReason, parseEvent } from './events.js';
 import { type FirecrawlEvent, dedupKeys, parseFirecrawl, verifySignature } from './firecrawl.js';
 import type { JobTable } from './jobs.js';
+import { type RateLimitOptions, RateLimiter } from './rate-limit.js';
 
 /** The `source` label of the ingest self-metrics. */
 export type IngestSource = 'events' | 'firecrawl';
@@ -29,6 +31,10 @@ export interface IngestContext {
   bodyBytes: number;
   /** The Bearer token every ingest request must carry; undefined: none. */
   token?: string;
+  /** Requests per client address (token bucket); undefined: unlimited. */
+  rate?: RateLimitOptions;
+  /** The rate limiter's monotonic clock, ms; default performance.now. */
+  monotonic?: () => number;
   logger: Logger;
 }
 
@@ -78,6 +84,16 @@ export function createIngestApp(c: IngestContext): express.Express {
     next();
   };
 
+  const limiter = c.rate === undefined ? undefined : new RateLimiter(c.rate, c.monotonic);
+  // Keyed by the socket's address, never X-Forwarded-For: a client must not choose its own bucket.
+  const limit = (req: Request, res: Response, next: NextFunction) => {
+    const waitMs = limiter?.take(req.socket.remoteAddress ?? '') ?? 0;
+    if (waitMs === 0) return next();
+    refuse(res.locals.source as IngestSource, 'rate_limited');
+    res.setHeader('Retry-After', String(Math.ceil(waitMs / 1000)));
+    sendError(res, 429, 'E_RATE_LIMITED', `over ${c.rate!.perSecond} requests per second (burst ${c.rate!.burst}) from this address (limits.rate); batch events (NDJSON or a JSON array) or retry after the Retry-After seconds`);
+  };
+
   const bearer = (req: Request, res: Response, next: NextFunction) => {
     if (c.token === undefined) return next();
     const m = /^Bearer\s+(\S+)\s*$/i.exec(String(req.headers.authorization ?? ''));
@@ -97,11 +113,18 @@ export function createIngestApp(c: IngestContext): express.Express {
   const raw = express.raw({ type: () => true, limit: c.bodyBytes });
   const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
 
-  app.post('/v1/events', source('events'), bearer, eventTypes, raw, (req, res) => {
-    const text = bodyOf(req).toString('utf8');
+  app.post('/v1/events', source('events'), limit, bearer, eventTypes, raw, (req, res) => {
+    const body = bodyOf(req);
+    // Decoding replaces invalid UTF-8 with U+FFFD silently: a label would then hold text nobody sent.
+    const utf8 = isUtf8(body);
+    const text = utf8 ? body.toString('utf8') : '';
     const now = c.now();
-    const values: { index: number; value?: unknown; error?: string }[] = [];
+    const values: { index: number; value?: unknown; error?: string; reason?: RejectReason }[] = [];
     if (mediaType(req) === 'application/json') {
+      if (!utf8) {
+        refuse('events', 'invalid_utf8');
+        return sendError(res, 400, 'E_INVALID_UTF8', 'the body is not valid UTF-8; send JSON encoded as UTF-8');
+      }
       let v: unknown;
       try {
         v = JSON.parse(text);
@@ -112,9 +135,14 @@ export function createIngestApp(c: IngestContext): express.Express {
       if (Array.isArray(v)) v.forEach((value, index) => values.push({ index, value }));
       else values.push({ index: 0, value: v });
     } else {
-      const lines = text.split('\n');
+      const lines = utf8 ? text.split('\n') : utf8Lines(body);
       for (let index = 0; index < lines.length; index++) {
-        const line = lines[index]!.trim();
+        const raw = lines[index];
+        if (raw === undefined) {
+          values.push({ index, error: `line ${index + 1} is not valid UTF-8; send each line encoded as UTF-8`, reason: 'invalid_utf8' });
+          continue;
+        }
+        const line = raw.trim();
         if (line === '') continue;
         try {
           values.push({ index, value: JSON.parse(line) });
@@ -126,7 +154,7 @@ export function createIngestApp(c: IngestContext): express.Express {
     const out: EventsResponse = { accepted: 0, rejected: [] };
     const target = { meter: c.meter, jobs: c.jobs, families: c.families, now };
     for (const v of values) {
-      const parsed = v.error !== undefined ? ({ ok: false, reason: 'invalid_json', message: v.error } as const) : parseEvent(v.value, now, c.declared);
+      const parsed = v.error !== undefined ? ({ ok: false, reason: v.reason ?? 'invalid_json', message: v.error } as const) : parseEvent(v.value, now, c.declared);
       if (parsed.ok) {
         applyEvent(parsed.value, target);
         out.accepted++;
@@ -152,18 +180,27 @@ export function createIngestApp(c: IngestContext): express.Express {
     }
     res.locals.pipeline = p;
     // A signed pipeline is authenticated by its signature; an unsigned one needs the ingest token, if there is one.
-    if (p.firecrawl.secret !== undefined) return next();
-    bearer(req, res, next);
+    if (p.firecrawl.secret === undefined) return bearer(req, res, next);
+    // No well-formed signature header: refused before the body is even read.
+    if (!signatureShape.test(String(req.headers['x-firecrawl-signature'] ?? ''))) return badSignature(res);
+    next();
   };
 
-  app.post('/v1/webhooks/firecrawl/:pipeline', source('firecrawl'), webhookGate, raw, (req, res) => {
+  const badSignature = (res: Response) => {
+    refuse('firecrawl', 'bad_signature');
+    sendError(res, 401, 'E_SIGNATURE', 'X-Firecrawl-Signature is missing or does not match the HMAC-SHA256 of the body; check that the secret file holds the team\'s webhook secret');
+  };
+
+  app.post('/v1/webhooks/firecrawl/:pipeline', source('firecrawl'), limit, webhookGate, raw, (req, res) => {
     const name = String(req.params.pipeline);
     const p = res.locals.pipeline as WebhookPipeline;
     const body = bodyOf(req);
     const secret = p.firecrawl!.secret;
-    if (secret !== undefined && !verifySignature(body, req.get('x-firecrawl-signature'), secret)) {
-      refuse('firecrawl', 'bad_signature');
-      return sendError(res, 401, 'E_SIGNATURE', 'X-Firecrawl-Signature is missing or does not match the HMAC-SHA256 of the body; check that the secret file holds the team\'s webhook secret');
+    // The signature covers the raw bytes: nothing of the body is decoded or parsed before it matches.
+    if (secret !== undefined && !verifySignature(body, req.get('x-firecrawl-signature'), secret)) return badSignature(res);
+    if (!isUtf8(body)) {
+      refuse('firecrawl', 'invalid_utf8');
+      return sendError(res, 400, 'E_INVALID_UTF8', 'the webhook body is not valid UTF-8');
     }
     let json: unknown;
     try {
@@ -215,6 +252,23 @@ export function createIngestApp(c: IngestContext): express.Express {
   });
 
   return app;
+}
+
+/** The shape verifySignature accepts; checked on the header alone, before the body is read. */
+const signatureShape = /^\s*sha256=[0-9a-fA-F]{64}\s*$/;
+
+/** utf8Lines splits an NDJSON body on "\n" bytes (never inside a UTF-8 sequence); a line that is not UTF-8 is undefined. */
+function utf8Lines(body: Buffer): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  let start = 0;
+  while (start <= body.length) {
+    let end = body.indexOf(10, start);
+    if (end < 0) end = body.length;
+    const line = body.subarray(start, end);
+    out.push(isUtf8(line) ? line.toString('utf8') : undefined);
+    start = end + 1;
+  }
+  return out;
 }
 
 /** applyFirecrawl maps one validated Firecrawl event onto the job lifecycle of a pipeline. */

@@ -155,6 +155,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     dedup,
     now: () => clock.now(),
     bodyBytes: limits.bodyBytes,
+    rate: limits.rate,
     token,
     logger,
   });

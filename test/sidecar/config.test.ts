@@ -33,6 +33,7 @@ describe('loadConfig: valid files', () => {
       seriesTtlMs: undefined,
       dedupKeys: 100000,
       sweepIntervalMs: 10_000,
+      rate: { perSecond: 1000, burst: 2000, maxClients: 10_000 },
     });
     expect(c.state).toEqual({ snapshotIntervalMs: 30_000 });
   });

@@ -19,11 +19,10 @@ describe('BoundedSet', () => {
     expect(s.values()).toEqual(['b', 'c']);
   });
 
-  it('stays fast when full: 1 000 000 adds through a 100 000-key set within 2 s', () => {
+  // No clock here (speed is the benchmarks' business): a quadratic eviction would make this run hit the test timeout.
+  it('evicts in order through 1 000 000 adds into a 100 000-key set', () => {
     const s = new BoundedSet(100_000);
-    const t0 = performance.now();
     for (let i = 0; i < 1_000_000; i++) s.add(`k${i}`);
-    expect(performance.now() - t0).toBeLessThan(2000);
     expect(s.size).toBe(100_000);
     expect(s.values()[0]).toBe('k900000');
   });

@@ -121,12 +121,11 @@ describe('JobTable is bounded', () => {
     expect(jobs.snapshot().jobs.map((j) => j.id)).toEqual(['e', 'f', 'g']);
   });
 
-  it('a full table stays fast: 300 000 starts through 100 000 slots within 3 s', () => {
+  // No clock here (speed is the benchmarks' business): a quadratic eviction would make this run hit the test timeout.
+  it('a full table evicts and counts through 300 000 starts into 100 000 slots', () => {
     const { meter } = table();
     const jobs = new JobTable(meter, { capacity: 100_000, ttlMs: 3600 * S, finishedMemory: 100_000 });
-    const t0 = performance.now();
     for (let i = 0; i < 300_000; i++) jobs.started('p', `j${i}`, 0, 0);
-    expect(performance.now() - t0).toBeLessThan(3000);
     expect(jobs.size).toBe(100_000);
     expect(meter.catalog.jobsEvicted.labels({ pipeline: 'p', reason: 'capacity' }).value).toBe(200_000);
   });

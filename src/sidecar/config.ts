@@ -3,6 +3,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { type Node, LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { PipemeterError } from '../meter/errors.js';
 import { MeterCore } from '../meter/meter.js';
+import { type BrokerKind, brokerKinds } from '../catalog/index.js';
+import { type StatsdConfig, type StatsdMappingConfig, captureNames, compileMatch, mappableCatalogFamily, templateRefs } from './statsd.js';
 
 export interface ListenerConfig {
   host: string;
@@ -61,6 +63,25 @@ export interface LimitsConfig {
   rate: { perSecond: number; burst: number; maxClients: number };
 }
 
+/** A broker queue poller: one Redis connection, polled on its interval. */
+export interface BrokerConfig {
+  /** The `broker` label. */
+  name: string;
+  kind: BrokerKind;
+  /** `redis://[user@]host:port/db` (or rediss://); never with a password in it. */
+  url: string;
+  /** File holding the Redis password; the only way to give one. */
+  passwordFile?: string;
+  queues: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  /** Key prefix: kombu's global_keyprefix (default none), Dramatiq's namespace (`dramatiq`), BullMQ's prefix (`bull`); RQ has none. */
+  prefix: string;
+  /** Celery only: kombu's priority_steps and the separator of its priority sub-queue names. */
+  prioritySteps: number[];
+  separator: string;
+}
+
 export interface StateConfig {
   /** Where the job table is snapshotted; undefined: in memory only. */
   file?: string;
@@ -77,6 +98,8 @@ export interface SidecarConfig {
   probes: ProbeConfig[];
   limits: LimitsConfig;
   state: StateConfig;
+  statsd: StatsdConfig;
+  brokers: BrokerConfig[];
 }
 
 /** defaults: every setting the YAML may leave out. */
@@ -95,6 +118,16 @@ export const defaults = {
     rate: { perSecond: 1000, burst: 2000, maxClients: 10_000 },
   } satisfies LimitsConfig as LimitsConfig,
   state: { snapshotIntervalMs: 30_000 },
+  /** Off unless enabled; on loopback when on, since StatsD has no authentication. 9125 is statsd_exporter's port. */
+  statsd: { enabled: false, host: '127.0.0.1', port: 9125, maxPacketBytes: 65_507 },
+  broker: {
+    intervalMs: 15_000,
+    timeoutMs: 5_000,
+    prefix: { celery: '', dramatiq: 'dramatiq', rq: '', bullmq: 'bull' } satisfies Record<BrokerKind, string>,
+    // kombu's redis transport: PRIORITY_STEPS and the queue/priority separator "\x06\x16".
+    prioritySteps: [0, 3, 6, 9],
+    separator: '\x06\x16',
+  },
 } as const;
 
 /** configFromDefaults is the config with nothing declared: what an empty file gives. */
@@ -108,6 +141,8 @@ export function configFromDefaults(source = '<defaults>'): SidecarConfig {
     probes: [],
     limits: { ...defaults.limits, rate: { ...defaults.limits.rate } },
     state: { ...defaults.state },
+    statsd: { ...defaults.statsd, mappings: [] },
+    brokers: [],
   };
 }
 
@@ -142,6 +177,7 @@ export function parseSize(v: unknown): number | undefined {
 const inlineSecretHint: Record<string, string> = {
   token: 'secrets are read from files only; put the token in a file (mode 0600) and set token_file',
   secret: 'secrets are read from files only; put the secret in a file (mode 0600) and set secret_file',
+  password: 'secrets are read from files only; put the password in a file (mode 0600) and set password_file',
 };
 
 /** Collects problems with their position while the document is walked. */
@@ -421,11 +457,194 @@ function probe(node: Node, path: string, p: Problems): ProbeConfig | undefined {
   return out as ProbeConfig;
 }
 
+/** statsdMapping reads one `statsd.mappings` entry; its family is checked once every family is declared. */
+function statsdMapping(node: Node, path: string, p: Problems): StatsdMappingConfig | undefined {
+  const out: Partial<StatsdMappingConfig> = { matchType: 'glob', labels: {} };
+  const before = p.list.length;
+  fields(
+    node,
+    path,
+    p,
+    {
+      match: (n, at) => (out.match = str(n, at, p)),
+      match_type: (n, at) => {
+        const v = str(n, at, p);
+        if (v === 'glob' || v === 'regex') out.matchType = v;
+        else if (v !== undefined) p.add(n, at, `"${v}" is not a match type; use glob (the default, "*" matches one dot-separated part) or regex`);
+      },
+      family: (n, at) => (out.family = str(n, at, p)),
+      labels: (n, at) => {
+        if (!isMap(n)) return p.add(n, at, 'expected a mapping of label names to values, e.g. {scraper: "$1", item_type: track}');
+        for (const pair of n.items) {
+          const k = isScalar(pair.key) ? String(pair.key.value) : '';
+          const v = pair.value as Node;
+          if (isScalar(v) && (typeof v.value === 'string' || typeof v.value === 'number') && String(v.value) !== '') out.labels![k] = String(v.value);
+          else p.add(v ?? n, `${at}.${k}`, `expected a label value or a capture such as "$1", got ${v === null ? 'empty' : describe(v)}`);
+        }
+      },
+    },
+    ['match', 'family'],
+  );
+  if (p.list.length > before) return undefined;
+  const m = out as StatsdMappingConfig;
+  let re: RegExp;
+  try {
+    re = compileMatch(m);
+  } catch (err) {
+    p.add(node, `${path}.match`, `${(err as Error).message}; write a JavaScript regular expression (it is anchored at both ends)`);
+    return undefined;
+  }
+  const captures = captureNames(re);
+  for (const [label, template] of Object.entries(m.labels)) {
+    for (const ref of templateRefs(template)) {
+      if (!captures.has(ref)) p.add(node, `${path}.labels.${label}`, `"${template}" reads capture ${ref}, but ${m.match} has ${captures.size === 0 ? 'no captures' : `only ${[...captures].join(', ')}`}`);
+    }
+  }
+  return p.list.length > before ? undefined : m;
+}
+
+/** statsdMappingFamily checks a mapping's family and labels against the catalog and the declared families. */
+function statsdMappingFamily(m: StatsdMappingConfig, node: Node, path: string, families: readonly CustomFamilyConfig[], p: Problems): void {
+  const cat = mappableCatalogFamily(m.family);
+  const custom = families.find((f) => f.name === m.family);
+  if (cat === undefined && custom === undefined) {
+    p.add(isMap(node) ? ((node.get('family', true) as Node | undefined) ?? node) : node, `${path}.family`, `"${m.family}" is neither a scraper, pipeline or broker family of the catalog nor declared under "families:"; declare it there or fix the name`);
+    return;
+  }
+  const labels = cat?.labels ?? custom!.labels;
+  for (const [label, value] of Object.entries(m.labels)) {
+    if (!labels.includes(label)) {
+      p.add(node, `${path}.labels.${label}`, `${m.family} has no label "${label}"; its labels are ${labels.join(', ') || '(none)'}`);
+      continue;
+    }
+    const closed = cat?.values?.[label];
+    if (closed !== undefined && templateRefs(value).length === 0 && !closed.includes(value)) {
+      p.add(node, `${path}.labels.${label}`, `${m.family}'s ${label} is one of ${closed.join(', ')}, got "${value}"`);
+    }
+  }
+}
+
+function statsd(node: Node, path: string, cfg: SidecarConfig, p: Problems, mappingNodes: [Node, string][]): void {
+  const s = cfg.statsd;
+  fields(node, path, p, {
+    enabled: (n, at) => {
+      if (isScalar(n) && typeof n.value === 'boolean') s.enabled = n.value;
+      else p.add(n, at, `expected true or false, got ${describe(n)}`);
+    },
+    host: (n, at) => (s.host = str(n, at, p) ?? s.host),
+    port: (n, at) => (s.port = int(0, 65535)(n, at, p) ?? s.port),
+    max_packet: (n, at) => {
+      const v = size(n, at, p);
+      if (v !== undefined && v > 65_507) p.add(n, at, 'a UDP datagram holds at most 65507 bytes; give a smaller size');
+      else if (v !== undefined) s.maxPacketBytes = v;
+    },
+    // At least a minute: a series must survive between scrapes, or a counter would restart at 0 while still in use.
+    series_ttl: (n, at) => (s.seriesTtlMs = duration(60_000)(n, at, p) ?? s.seriesTtlMs),
+    mappings: (n, at) => {
+      if (!isSeq(n)) return p.add(n, at, 'expected a list of mappings, each with match and family');
+      n.items.forEach((item, i) => {
+        const m = statsdMapping(item as Node, `${at}[${i}]`, p);
+        if (m === undefined) return;
+        s.mappings.push(m);
+        mappingNodes.push([item as Node, `${at}[${i}]`]);
+      });
+    },
+  });
+}
+
+/** A Redis URL with its password taken out, or a problem. */
+function redisUrl(node: Node, path: string, p: Problems): string | undefined {
+  const v = str(node, path, p);
+  if (v === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    p.add(node, path, `"${v}" is not a URL; write it as redis://host:6379/0`);
+    return undefined;
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    p.add(node, path, `"${u.protocol}" is not a Redis URL scheme; use redis:// or rediss://`);
+    return undefined;
+  }
+  if (u.password !== '') {
+    p.add(node, path, 'the URL holds a password; secrets are read from files only: put it in a file (mode 0600), set password_file, and drop it from the URL');
+    return undefined;
+  }
+  return v;
+}
+
+function broker(node: Node, path: string, p: Problems): BrokerConfig | undefined {
+  const out: Partial<BrokerConfig> & { prefixSet?: boolean; timeoutSet?: boolean } = {
+    intervalMs: defaults.broker.intervalMs,
+    timeoutMs: defaults.broker.timeoutMs,
+    prioritySteps: [...defaults.broker.prioritySteps],
+    separator: defaults.broker.separator,
+  };
+  const before = p.list.length;
+  fields(
+    node,
+    path,
+    p,
+    {
+      name: (n, at) => (out.name = name(n, at, p)),
+      kind: (n, at) => {
+        const v = str(n, at, p);
+        if ((brokerKinds as readonly string[]).includes(v ?? '')) out.kind = v as BrokerKind;
+        else if (v !== undefined) p.add(n, at, `"${v}" is not a broker kind; use one of ${brokerKinds.join(', ')}`);
+      },
+      url: (n, at) => (out.url = redisUrl(n, at, p)),
+      password_file: (n, at) => (out.passwordFile = str(n, at, p)),
+      queues: (n, at) => {
+        const q = list(str)(n, at, p);
+        if (q !== undefined && q.length === 0) p.add(n, at, 'list at least one queue to poll');
+        out.queues = q;
+      },
+      interval: (n, at) => (out.intervalMs = duration(1000, 2 ** 31 - 1)(n, at, p) ?? out.intervalMs),
+      timeout: (n, at) => {
+        out.timeoutMs = duration(10)(n, at, p) ?? out.timeoutMs;
+        out.timeoutSet = true;
+      },
+      prefix: (n, at) => {
+        if (isScalar(n) && typeof n.value === 'string') {
+          out.prefix = n.value;
+          out.prefixSet = true;
+        } else p.add(n, at, `expected a key prefix string, got ${describe(n)}`);
+      },
+      priority_steps: (n, at) => {
+        if (!isSeq(n) || n.items.length === 0 || !n.items.every((i) => isScalar(i) && Number.isInteger(i.value) && (i.value as number) >= 0)) {
+          return p.add(n, at, 'expected kombu priority steps, a list of whole numbers such as [0, 3, 6, 9]');
+        }
+        out.prioritySteps = n.items.map((i) => (i as { value: number }).value);
+      },
+      separator: (n, at) => (out.separator = str(n, at, p)),
+    },
+    ['name', 'kind', 'url', 'queues'],
+  );
+  if (p.list.length > before) return undefined;
+  const b = out as BrokerConfig & { prefixSet?: boolean; timeoutSet?: boolean };
+  // An unset timeout fits a short interval: half of it at most.
+  if (!b.timeoutSet) b.timeoutMs = Math.min(b.timeoutMs, Math.floor(b.intervalMs / 2));
+  if (b.kind !== 'celery' && isMap(node) && (node.has('priority_steps') || node.has('separator'))) {
+    p.add(node, path, `priority_steps and separator are kombu (celery) settings; remove them from a ${b.kind} broker`);
+    return undefined;
+  }
+  if (b.timeoutMs >= b.intervalMs) {
+    p.add(node, `${path}.timeout`, `must be shorter than the interval (${b.intervalMs / 1000}s), or polls overlap`);
+    return undefined;
+  }
+  if (!b.prefixSet) b.prefix = defaults.broker.prefix[b.kind];
+  delete b.prefixSet;
+  delete b.timeoutSet;
+  return b;
+}
+
 /** validate walks the parsed document into a config, adding every problem to p. */
 function validate(root: Node | null, source: string, p: Problems): SidecarConfig {
   const cfg = configFromDefaults(source);
   if (root === null || (isScalar(root) && root.value === null)) return cfg;
   const { metrics, ingest } = cfg.listeners;
+  const mappingNodes: [Node, string][] = [];
   fields(root, '', p, {
     listeners: (n, at) =>
       fields(n, at, p, {
@@ -490,12 +709,23 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
             max_clients: (r, b) => (cfg.limits.rate.maxClients = int(1, 10_000_000)(r, b, p) ?? cfg.limits.rate.maxClients),
           }),
       }),
+    statsd: (n, at) => statsd(n, at, cfg, p, mappingNodes),
+    brokers: (n, at) => {
+      if (!isSeq(n)) return p.add(n, at, 'expected a list of brokers, each with name, kind, url and queues');
+      n.items.forEach((item, i) => {
+        const b = broker(item as Node, `${at}[${i}]`, p);
+        if (b === undefined) return;
+        if (cfg.brokers.some((c) => c.name === b.name)) p.add(item as Node, `${at}[${i}].name`, `broker "${b.name}" is declared twice; names are the broker label and must be unique`);
+        else cfg.brokers.push(b);
+      });
+    },
     state: (n, at) =>
       fields(n, at, p, {
         file: (m, a) => (cfg.state.file = str(m, a, p)),
         snapshot_interval: (m, a) => (cfg.state.snapshotIntervalMs = duration(100, TIMER_MAX_MS)(m, a, p) ?? cfg.state.snapshotIntervalMs),
       }),
   });
+  cfg.statsd.mappings.forEach((m, i) => statsdMappingFamily(m, mappingNodes[i]![0], mappingNodes[i]![1], cfg.families, p));
   if (cfg.listeners.metrics.port !== 0 && cfg.listeners.metrics.port === cfg.listeners.ingest.port) {
     p.add(root, 'listeners', `metrics and ingest both use port ${cfg.listeners.metrics.port}; give them different ports`);
   }
@@ -529,5 +759,6 @@ export function resolvePaths(cfg: SidecarConfig, baseDir: string): SidecarConfig
     listeners: { ...cfg.listeners, ingest: { ...cfg.listeners.ingest, tokenFile: abs(cfg.listeners.ingest.tokenFile) } },
     pipelines: cfg.pipelines.map((p) => (p.firecrawl === undefined ? p : { ...p, firecrawl: { secretFile: abs(p.firecrawl.secretFile) } })),
     state: { ...cfg.state, file: abs(cfg.state.file) },
+    brokers: cfg.brokers.map((b) => (b.passwordFile === undefined ? b : { ...b, passwordFile: abs(b.passwordFile) })),
   };
 }

@@ -10,7 +10,9 @@ import type { SidecarConfig } from './config.js';
 import type { DeclaredFamily } from './events.js';
 import { type WebhookPipeline, createIngestApp } from './ingest.js';
 import { JobTable } from './jobs.js';
+import { BrokerPoller } from './brokers/poller.js';
 import { type ProbeFetch, Prober, undiciProbe } from './probes.js';
+import { StatsdIngest } from './statsd.js';
 import { type SidecarFs, STATE_VERSION, nodeSidecarFs, readState, writeState } from './state.js';
 
 export interface Clock {
@@ -44,6 +46,10 @@ export interface Sidecar {
   snapshot(): Promise<void>;
   /** sweep evicts jobs past their TTL and expires idle series now. */
   sweep(): void;
+  /** handleStatsdPacket ingests one StatsD datagram; undefined unless statsd.enabled (the CLI opens the UDP socket). */
+  readonly handleStatsdPacket?: (buf: Buffer) => void;
+  /** The broker pollers, started by start() and stopped by stop(). */
+  readonly brokers: readonly BrokerPoller[];
 }
 
 /** readSecret reads a secret file: trimmed, never empty. */
@@ -122,6 +128,16 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
   }
   const dedup = new BoundedSet(limits.dedupKeys);
   const prober = new Prober(config.probes, meter, deps.probe ?? undiciProbe, logger);
+  const statsd = config.statsd.enabled ? new StatsdIngest(config.statsd, meter, logger) : undefined;
+  const brokers = config.brokers.map(
+    (b) =>
+      new BrokerPoller(b, {
+        meter,
+        logger,
+        now: () => clock.now(),
+        password: b.passwordFile === undefined ? undefined : readSecret(fs, b.passwordFile, `brokers.${b.name}.password_file`, config.source),
+      }),
+  );
 
   let ready = false;
   const timers: NodeJS.Timeout[] = [];
@@ -180,6 +196,8 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
   const sweep = (): void => {
     jobs.sweep(clock.now());
     if (limits.seriesTtlMs !== undefined) meter.expireIdle(limits.seriesTtlMs, clock.now());
+    const statsdTtl = config.statsd.seriesTtlMs;
+    if (statsd !== undefined && statsdTtl !== undefined) for (const f of statsd.families()) f.expireIdle(clock.now(), statsdTtl);
   };
 
   const every = (ms: number, fn: () => void) => {
@@ -193,6 +211,8 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     jobs,
     metricsApp,
     ingestApp,
+    handleStatsdPacket: statsd === undefined ? undefined : (buf: Buffer) => statsd.handlePacket(buf),
+    brokers,
     get ready() {
       return ready;
     },
@@ -212,6 +232,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
       }
       every(limits.sweepIntervalMs, sweep);
       prober.start();
+      for (const b of brokers) b.start();
       ready = true;
     },
     async stop() {
@@ -219,6 +240,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
       for (const t of timers) clearInterval(t);
       timers.length = 0;
       prober.stop();
+      for (const b of brokers) b.stop();
       await snapshot();
     },
     snapshot,

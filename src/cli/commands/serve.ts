@@ -1,4 +1,5 @@
 /** `pipemeter serve`: runs the sidecar on its two listeners until SIGTERM/SIGINT, then drains, snapshots and exits 0. */
+import { type Socket, createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,8 @@ export interface StartSidecarOptions {
   ingestPort?: number;
   metricsHost?: string;
   ingestHost?: string;
+  /** Override statsd.port (when statsd.enabled); 0 picks a free one. */
+  statsdPort?: number;
   deps?: SidecarDeps;
   /** How long close() waits for in-flight requests before cutting connections; default 10 s. */
   drainMs?: number;
@@ -26,6 +29,8 @@ export interface RunningSidecar {
   metricsUrl: string;
   /** `http://host:port` (the ingest API is under /v1). */
   ingestUrl: string;
+  /** `host:port` of the StatsD UDP socket, when statsd.enabled. */
+  statsdAddress?: string;
   meter: Meter;
   sidecar: Sidecar;
   /** close stops accepting, drains in-flight requests, stops the timers and writes the last snapshot. */
@@ -45,6 +50,35 @@ async function listen(server: Server, port: number, host: string, what: string):
     });
   });
   return (server.address() as AddressInfo).port;
+}
+
+/** bindStatsd opens the StatsD UDP socket; every datagram goes to the sidecar, which counts what it refuses. */
+async function bindStatsd(sidecar: Sidecar, host: string, port: number): Promise<Socket> {
+  const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new PipemeterError('E_LISTEN', `cannot bind the StatsD socket on ${host}:${port}/udp (${err.code ?? err.message}); free the port or set statsd.port`, { cause: err }));
+    socket.once('error', onError);
+    socket.bind(port, host, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  socket.on('message', (msg) => sidecar.handleStatsdPacket!(msg));
+  // A UDP socket reports ICMP errors; none of them is a reason to stop ingesting.
+  socket.on('error', () => {});
+  return socket;
+}
+
+function closeSocket(socket: Socket | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket === undefined) return resolve();
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
 }
 
 function urlHost(host: string): string {
@@ -85,26 +119,30 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
   const mHost = opts.metricsHost ?? config.listeners.metrics.host;
   const iHost = opts.ingestHost ?? config.listeners.ingest.host;
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
+  let udp: Socket | undefined;
   try {
     const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics');
     const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest');
+    if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port);
     await sidecar.start();
     let closing: Promise<void> | undefined;
     return {
       metricsUrl: `http://${urlHost(mHost)}:${mPort}/metrics`,
       ingestUrl: `http://${urlHost(iHost)}:${iPort}`,
+      statsdAddress: udp === undefined ? undefined : `${urlHost(config.statsd.host)}:${udp.address().port}`,
       meter: sidecar.meter,
       sidecar,
       close: () =>
         (closing ??= (async () => {
           // Ingest first: no event accepted after this point is lost from the final snapshot.
+          await closeSocket(udp);
           await drain(ingest, drainMs);
           await sidecar.stop();
           await drain(metrics, drainMs);
         })()),
     };
   } catch (err) {
-    await Promise.all([drain(metrics, 0), drain(ingest, 0)]);
+    await Promise.all([drain(metrics, 0), drain(ingest, 0), closeSocket(udp)]);
     await sidecar.stop().catch(() => {});
     throw err;
   }
@@ -160,6 +198,7 @@ Options:
 Listeners (from the config):
   metrics  0.0.0.0:9464    /metrics, /healthz, /readyz, landing page at /
   ingest   127.0.0.1:9465  POST /v1/events, POST /v1/webhooks/firecrawl/{pipeline}
+  statsd   127.0.0.1:9125  UDP, StatsD/DogStatsD lines (only with statsd.enabled: true)
 
 SIGTERM or SIGINT: stop accepting, drain in-flight requests, write the state file, exit 0.
 
@@ -183,7 +222,7 @@ Examples:
     }
     const log = (m: string) => io.stderr.write(m.endsWith('\n') ? m : m + '\n');
     const running = await startSidecar(config, { deps: { logger: log } });
-    io.stdout.write(`pipemeter serve: metrics on ${running.metricsUrl}, ingest on ${running.ingestUrl}/v1/events (config ${config.source})\n`);
+    io.stdout.write(`pipemeter serve: metrics on ${running.metricsUrl}, ingest on ${running.ingestUrl}/v1/events${running.statsdAddress === undefined ? '' : `, statsd on ${running.statsdAddress}/udp`} (config ${config.source})\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));

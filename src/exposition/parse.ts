@@ -292,7 +292,8 @@ class Parser {
         this.problem('error', 'eof', `content after "# EOF" (line ${eofLine}); "# EOF" must be the last line`);
         break;
       }
-      if (line.includes('\r')) {
+      // A CR inside a label value or HELP is text (Prometheus's lexers take it); only a CR LF line end is wrong.
+      if (line.endsWith('\r')) {
         this.problem('error', 'syntax', 'line ends with a carriage return; lines end with "\\n" only');
         continue;
       }

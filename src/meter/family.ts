@@ -16,6 +16,9 @@ import {
 /** The label value every label of an overflow series carries. */
 export const OVERFLOW = '__overflow__';
 
+/** A UTF-16 surrogate without its other half (String.isWellFormed is ES2024). */
+const loneSurrogateRe = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** OpenMetrics caps an exemplar's label set at 128 UTF-8 characters (names and values). */
 const EXEMPLAR_MAX_CHARS = 128;
 
@@ -140,7 +143,8 @@ export class MetricFamily<L extends string = string> {
     const values = new Array<string>(names.length);
     for (let i = 0; i < names.length; i++) {
       const v = labels[names[i]!];
-      if (typeof v !== 'string') return this.invalid();
+      // A lone surrogate has no UTF-8 form: rendered as U+FFFD, two such values would be one duplicated series.
+      if (typeof v !== 'string' || loneSurrogateRe.test(v)) return this.invalid();
       values[i] = v;
     }
     return this.seriesFor(values);

@@ -214,7 +214,8 @@ const name: Reader<string> = (node, path, p) => {
   const s = str(node, path, p);
   if (s === undefined) return undefined;
   if (!nameRe.test(s)) {
-    p.add(node, path, `"${s}" is not a valid name; use up to 64 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`);
+    // JSON quoting: a newline or quote in the name must not break the one-line-per-problem message.
+    p.add(node, path, `${JSON.stringify(s)} is not a valid name; use up to 64 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`);
     return undefined;
   }
   return s;
@@ -437,12 +438,13 @@ function probe(node: Node, path: string, p: Problems): ProbeConfig | undefined {
         if (v === undefined) return;
         let ok = false;
         try {
-          ok = ['http:', 'https:'].includes(new URL(v).protocol);
+          // The URL parser drops CR, LF and tabs silently: refuse them rather than probe a URL nobody wrote.
+          ok = ['http:', 'https:'].includes(new URL(v).protocol) && !/[\u0000-\u001f\u007f]/.test(v);
         } catch {
           ok = false;
         }
         if (ok) out.url = v;
-        else p.add(n, at, `"${v}" is not an http(s) URL; write it in full, e.g. http://scraper:8000/health`);
+        else p.add(n, at, `${JSON.stringify(v)} is not an http(s) URL; write it in full, e.g. http://scraper:8000/health`);
       },
       interval: (n, at) => (out.intervalMs = duration(1000, TIMER_MAX_MS)(n, at, p) ?? out.intervalMs),
       timeout: (n, at) => (out.timeoutMs = duration(10)(n, at, p) ?? out.timeoutMs),
@@ -695,7 +697,12 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
     },
     limits: (n, at) =>
       fields(n, at, p, {
-        body_size: (m, a) => (cfg.limits.bodyBytes = size(m, a, p) ?? cfg.limits.bodyBytes),
+        body_size: (m, a) => {
+          const v = size(m, a, p);
+          // The body is held in memory whole while it is read: past 1 GiB one request could take the heap.
+          if (v !== undefined && v > 1024 ** 3) p.add(m, a, 'at most 1GiB; send larger data as several batches');
+          else cfg.limits.bodyBytes = v ?? cfg.limits.bodyBytes;
+        },
         max_series: (m, a) => (cfg.limits.maxSeries = int(1)(m, a, p) ?? cfg.limits.maxSeries),
         jobs: (m, a) => (cfg.limits.jobs = int(1)(m, a, p) ?? cfg.limits.jobs),
         job_ttl: (m, a) => (cfg.limits.jobTtlMs = duration(1000)(m, a, p) ?? cfg.limits.jobTtlMs),

@@ -214,7 +214,13 @@ function instant(o: Obj, key: string): number | undefined {
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v) ?? String(v);
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    // JSON.parse takes nesting deeper than JSON.stringify can recurse: describe such a value, do not echo it.
+    return Array.isArray(v) ? 'a deeply nested list' : 'a deeply nested object';
+  }
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 }
 

@@ -1,8 +1,10 @@
 /** generateAll: every shipped operations file, rendered from the catalog and one Settings value. */
 import { TEMPLATE_FILE, alertmanagerConfig, slackTemplate } from './alertmanager.js';
 import { alertRuleGroups } from './alerts.js';
+import { composeFiles } from './compose.js';
 import { metricsMarkdown, runbooksMarkdown } from './docs.js';
 import { grafanaFiles } from './grafana.js';
+import { kubernetesFiles } from './kubernetes.js';
 import { prometheusConfig, workerTargets } from './prometheus.js';
 import { deployReadme } from './readme.js';
 import { ruleTestFiles } from './rule-tests.js';
@@ -32,6 +34,8 @@ export function generateAll(s: Settings): GeneratedFile[] {
     { path: 'deploy/alertmanager/alertmanager.yml', content: alertmanagerConfig(s) },
     { path: `deploy/alertmanager/templates/${TEMPLATE_FILE}`, content: slackTemplate(s) },
     ...grafanaFiles(s).map((f) => ({ path: `deploy/grafana/${f.path}`, content: f.content })),
+    ...kubernetesFiles(s).map((f) => ({ path: `deploy/kubernetes/${f.path}`, content: f.content })),
+    ...composeFiles(s).map((f) => ({ path: `deploy/compose/${f.path}`, content: f.content })),
     { path: 'docs/runbooks.md', content: runbooksMarkdown(s) },
     { path: 'docs/metrics.md', content: metricsMarkdown() },
   ];

@@ -49,6 +49,8 @@ export class Prober {
     let ok = false;
     try {
       const status = await this.fetch(p.url, ctl.signal);
+      // A fetch may resolve on abort (undici's body dump does): an answer not finished in time is a failure.
+      if (ctl.signal.aborted) throw ctl.signal.reason instanceof Error ? ctl.signal.reason : new Error('aborted');
       ok = status >= 200 && status < 300;
       if (!ok) this.logger(`probe ${p.name}: ${p.url} answered ${status}`);
     } catch (err) {

@@ -86,7 +86,10 @@ async function postEvents(ingestUrl: string, events: Record<string, unknown>[]):
 
 describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'], 'e2e: the demo fleet through real Prometheus and Alertmanager', () => {
   const logs: string[] = [];
+  /** What the demos said about refused or failed requests (a 429 or a 4xx answer carries no per-event count). */
+  const demoWarnings: string[] = [];
   const log = (line: string) => {
+    if (line.startsWith('pipemeter demo:')) demoWarnings.push(line);
     logs.push(line);
     if (logs.length > 500) logs.shift();
   };
@@ -356,6 +359,7 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
     expect(code, out).toBe(0);
 
     // The fleet's data got in whole: no event or webhook was refused or lost, before or after a switch.
+    expect(demoWarnings).toEqual([]);
     const demos = [...finishedDemos, ...slots.map((s) => ({ slot: s.name, stats: s.demo!.stats }))];
     expect(demos).toHaveLength(4);
     for (const d of demos) {

@@ -1,11 +1,15 @@
 /**
  * deploy/kubernetes/: no cluster or container engine runs here, so the manifests are checked structurally (every
- * reference resolves, selectors match labels, ports agree), the ConfigMap's config is loaded by the sidecar's own
- * validator, and the PrometheusRule is proven the same groups as deploy/prometheus/rules and run through promtool.
+ * reference resolves, selectors match labels, ports agree), the core kinds against the schemas kubernetes-models
+ * bundles, the ConfigMap's config by the sidecar's own validator, and the PrometheusRule is proven the same groups
+ * as deploy/prometheus/rules and run through promtool.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Service } from 'kubernetes-models/v1/Service';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kubernetesDefaults as k } from '../../src/deploy/kubernetes.js';
 import { defaults } from '../../src/deploy/settings.js';
@@ -122,6 +126,26 @@ describe('deploy/kubernetes manifests', () => {
 
   it('commits no secret: the Secret is generated from local files that are not in deploy/', () => {
     for (const f of kustomization.secretGenerator[0].files as string[]) expect(f).toMatch(/^[a-z-]+=secrets\/[a-z-]+$/);
+  });
+});
+
+/** Core kinds against the Kubernetes OpenAPI schemas kubernetes-models bundles; the Prometheus Operator kinds are checked structurally above. */
+const schemas = { configmap: ConfigMap, deployment: Deployment, service: Service } as const;
+
+describe('deploy/kubernetes against the Kubernetes schemas', () => {
+  it.each(Object.keys(schemas))('%s is valid', (name) => {
+    const Model = schemas[name as keyof typeof schemas];
+    expect(() => new Model(manifests[name]).validate()).not.toThrow();
+  });
+
+  it.each([
+    ['a port given as a string', (d: any) => (d.spec.template.spec.containers[1].ports[0].containerPort = '9464')],
+    ['a probe without a handler', (d: any) => (d.spec.template.spec.containers[1].readinessProbe = { httpGet: { path: '/readyz' } })],
+    ['a container without a name', (d: any) => delete d.spec.template.spec.containers[0].name],
+  ])('and a Deployment with %s is not (the check can fail)', (_what, breakIt) => {
+    const d = structuredClone(deployment);
+    breakIt(d);
+    expect(() => new Deployment(d).validate()).toThrow();
   });
 });
 

@@ -46,7 +46,7 @@ interface AlertFlow {
   alert: ActiveAlert;
   /** Unix seconds at which Prometheus had it firing. */
   firingAt: number;
-  /** Unix ms when the plain demo replaced the scenario. */
+  /** Unix ms when the scenario's demo began to stop (a plain one replaces it on the same ports). */
   endedAt: number;
 }
 
@@ -146,8 +146,9 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
       { ms: 60_000, everyMs: 500, detail },
     );
     const firing = await until(`a FIRING ${alertname} message on ${channel}`, () => slackMessage(channel, 'FIRING', alertname, owner), { ms: 30_000, detail });
-    await endScenario(slot);
+    // The scenario ends when its demo starts stopping: the target may already vanish for a scrape then.
     const endedAt = Date.now();
+    await endScenario(slot);
     const resolved = await until(`a RESOLVED ${alertname} message on ${channel} after the scenario ended`, () => slackMessage(channel, 'RESOLVED', alertname, owner, endedAt), {
       ms: 60_000,
       everyMs: 500,

@@ -54,7 +54,8 @@ async function listen(server: Server, port: number, host: string, what: string):
 
 /** bindStatsd opens the StatsD UDP socket; every datagram goes to the sidecar, which counts what it refuses. */
 async function bindStatsd(sidecar: Sidecar, host: string, port: number): Promise<Socket> {
-  const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+  // A larger receive buffer rides out bursts while the event loop is busy (the kernel caps it at net.core.rmem_max).
+  const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
       reject(new PipemeterError('E_LISTEN', `cannot bind the StatsD socket on ${host}:${port}/udp (${err.code ?? err.message}); free the port or set statsd.port`, { cause: err }));

@@ -76,6 +76,7 @@ export class MeterCore {
       histogram: (def) => new Histogram(this.add(def, 'the pipemeter catalog')),
     });
     for (const reason of instrumentationErrorReasons) this.catalog.instrumentationErrors.family.seriesFor([reason], true);
+    for (const { family } of this.families.values()) this.startOverflowAtZero(family.def);
     this.catalog.buildInfo.set({ version: VERSION }, 1);
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -180,7 +181,14 @@ export class MeterCore {
     // A family without labels has exactly one series: it starts at 0.
     if (def.labels.length === 0) family.seriesFor([], true);
     this.families.set(def.name, { family: family as MetricFamily, owner });
+    // During construction the catalog's own families are started once the overflow counter exists.
+    if (this.catalog !== undefined) this.startOverflowAtZero(def);
     return family;
+  }
+
+  /** startOverflowAtZero gives a family its overflow counter series at 0, so `rate()` and the dashboards have it from the start. */
+  private startOverflowAtZero(def: FamilyDef): void {
+    if (def.domain !== 'self') this.catalog.seriesOverflow.family.seriesFor([def.name], true);
   }
 
   /** guardRegistry makes prom-client refuse a metric whose name a pipemeter family already has. */

@@ -138,7 +138,13 @@ describe('series cap', () => {
       'pages_total{site="b",kind="x"} 1',
       'pages_total{site="__overflow__",kind="__overflow__"} 12',
     ]);
-    expect(samples(text, 'pipemeter_series_overflow_total')).toEqual(['pipemeter_series_overflow_total{metric="pages_total"} 2']);
+    const overflow = samples(text, 'pipemeter_series_overflow_total');
+    expect(overflow.filter((l) => !l.endsWith(' 0'))).toEqual(['pipemeter_series_overflow_total{metric="pages_total"} 2']);
+    // Every family but pipemeter's own has its overflow counter from the start, at 0.
+    expect(overflow).toContain('pipemeter_series_overflow_total{metric="scraper_items_created_total"} 0');
+    for (const own of ['pipemeter_series_overflow_total', 'pipemeter_instrumentation_errors_total', 'pipemeter_build_info']) {
+      expect(overflow.some((l) => l.includes(`metric="${own}"`))).toBe(false);
+    }
   });
 
   it('takes the per-meter cap and the per-family override for catalog families', async () => {

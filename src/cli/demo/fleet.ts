@@ -124,7 +124,13 @@ export class Fleet {
     this.pending.sort((a, b) => a.realAt - b.realAt);
     let n = 0;
     while (n < this.pending.length && this.pending[n]!.realAt <= now) n++;
-    for (const p of this.pending.splice(0, n)) due.push(p.out);
+    for (const p of this.pending.splice(0, n)) {
+      // Consecutive events go out as one NDJSON batch, as a real client buffers them; a webhook
+      // stays a request of its own, and the order between the two is kept.
+      const last = due[due.length - 1];
+      if (p.out.kind === 'events' && last?.kind === 'events') last.events.push(...p.out.events);
+      else due.push(p.out.kind === 'events' ? { kind: 'events', events: [...p.out.events] } : p.out);
+    }
     return due;
   }
 

@@ -15,7 +15,7 @@ file here differs from what the generators produce.
 | Path | What it is |
 | --- | --- |
 | \`prometheus/prometheus.yml\` | Scrape jobs \`${s.jobs.sidecar}\` (the sidecar), \`${s.jobs.workers}\` (Node workers, file_sd), \`${s.jobs.nodeExporter}\` (node_exporter); scrape ${s.scrapeInterval}, rules every ${s.evaluationInterval}; alerts to Alertmanager. |
-| \`prometheus/targets/*.yml\` | file_sd targets of \`${s.jobs.workers}\`: replace the example hosts, Prometheus re-reads the files without a restart. |
+| \`prometheus/targets/*.yml\` | file_sd targets of \`${s.jobs.workers}\`: list your workers' host:port there; Prometheus re-reads the files without a restart. |
 | \`prometheus/rules/recording.yml\` | p50/p95/p99 of every histogram, throughput per second, hour and day, guarded ratios, SLO error ratios. |
 | \`prometheus/rules/alerts.yml\` | Every alert, written once by label; each links its section of \`docs/runbooks.md\`. |
 | \`prometheus/tests/*.yaml\` | \`promtool test rules\` cases: each alert fires in one case and stays quiet in another. |
@@ -23,6 +23,8 @@ file here differs from what the generators produce.
 | \`alertmanager/templates/*.tmpl\` | Slack title and text: summary, description, runbook link, Grafana link. |
 | \`grafana/provisioning/\` | The Prometheus datasource and the dashboard provider (folder \`${s.grafana.folder}\`). |
 | \`grafana/dashboards/*.json\` | Fleet overview, scraper detail, pipeline detail. |
+| \`kubernetes/\` | The sidecar beside a worker (Deployment, ConfigMap, Secrets from files, Service), a ServiceMonitor and a PodMonitor, and a PrometheusRule with the same groups as \`prometheus/rules\`; \`kubectl apply -k kubernetes/\`. |
+| \`compose/\` | The sidecar, Prometheus, Alertmanager and Grafana on one host with these files (\`docker compose -f compose/compose.yaml up\`); secrets go in \`compose/secrets/\`, which git ignores. |
 
 ## Run
 

@@ -235,8 +235,8 @@ state: { file: ${state}, snapshot_interval: 250ms }
         `heap after GC ${warm.heap.toFixed(1)} MiB after warm-up, ${end.heap.toFixed(1)} MiB at the end; handles ${warm.handles} -> ${end.handles}, ${handlesBefore} before start, ${handlesAfter} after close ${kinds()}`,
     );
     expect(end.heap - warm.heap).toBeLessThan(HEAP_FLAT_MIB);
-    // Each of the two probes may or may not hold its one socket (and timeout) at the instant of a checkpoint.
-    expect(end.handles).toBeLessThanOrEqual(warm.handles + 2);
+    // Each of the two probes may or may not be in flight (a socket and its timeout) at the instant of a checkpoint.
+    expect(end.handles).toBeLessThanOrEqual(warm.handles + 4);
     expect(handlesAfter).toBeLessThanOrEqual(handlesBefore);
   }, 90_000);
 });

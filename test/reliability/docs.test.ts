@@ -6,9 +6,9 @@ import { rejectReasons } from '../../src/sidecar/events.js';
 const doc = readFileSync('docs/reliability.md', 'utf8');
 
 /** Every `file.test.ts` reference, with the quoted test titles that follow it in the same parenthesis or sentence. */
-const refs = [...doc.matchAll(/`([a-z-]+\.test\.ts)`((?:[,;]?\s*(?:\(?"[^"]+"\)?)(?:,\s*"[^"]+")*)*)/g)].flatMap((m) => {
+const refs: [string, string | undefined][] = [...doc.matchAll(/`([a-z-]+\.test\.ts)`((?:[,;]?\s*(?:\(?"[^"]+"\)?)(?:,\s*"[^"]+")*)*)/g)].flatMap((m) => {
   const titles = [...(m[2] ?? '').matchAll(/"([^"]+)"/g)].map((t) => t[1]!.replace(/…$/, '').replace(/\s+/g, ' '));
-  return titles.length === 0 ? [[m[1]!, undefined] as const] : titles.map((t) => [m[1]!, t] as const);
+  return titles.length === 0 ? [[m[1]!, undefined] as [string, string | undefined]] : titles.map((t): [string, string | undefined] => [m[1]!, t]);
 });
 
 describe('docs/reliability.md', () => {

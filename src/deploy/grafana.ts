@@ -229,11 +229,18 @@ function quantiles(s: Settings, f: FamilyDef, by: string[], matchers: Record<str
   }));
 }
 
+/** jobErrorRatio is failed and abandoned jobs over counted ones, per pipeline: the SLO's error ratio. */
+function jobErrorRatio(s: Settings): string {
+  return ratio(
+    `sum by (pipeline) (${rate(pipelineSel(pipelineJobsFinished.name, { outcome: oneOf(s.slo.badOutcomes) }))})`,
+    `sum by (pipeline) (${rate(pipelineSel(pipelineJobsFinished.name, { outcome: oneOf(s.slo.countedOutcomes) }))})`,
+  );
+}
+
 const scraperMatch = { job: '~$job', scraper: '~$scraper' };
 const pipelineMatch = { job: '~$job', pipeline: '~$pipeline' };
 
 function fleet(s: Settings): Dashboard {
-  const counted = oneOf(s.slo.countedOutcomes);
   return dashboard(s, dashboardUids.fleet, 'pipemeter / Fleet overview', 'Every scraper and pipeline at a glance: targets, items, errors, jobs.', 'both', [
     {
       title: 'Targets up by job',
@@ -286,10 +293,7 @@ function fleet(s: Settings): Dashboard {
       unit: 'percentunit',
       targets: [
         {
-          expr: ratio(
-            `sum by (pipeline) (${rate(pipelineSel(pipelineJobsFinished.name, { outcome: oneOf(s.slo.badOutcomes) }))})`,
-            `sum by (pipeline) (${rate(pipelineSel(pipelineJobsFinished.name, { outcome: counted }))})`,
-          ),
+          expr: jobErrorRatio(s),
           legend: '{{pipeline}}',
         },
       ],
@@ -382,7 +386,6 @@ function pipeline(s: Settings): Dashboard {
     targets: [{ expr: histogramQuantile(pipelineStageDuration, q, RI, ['pipeline', 'stage'], pipelineMatch), legend: '{{pipeline}} {{stage}}' }],
     alerts: ['PipelineStageLatencyHigh'],
   });
-  const counted = oneOf(s.slo.countedOutcomes);
   return dashboard(
     s,
     dashboardUids.pipeline,
@@ -471,10 +474,7 @@ function pipeline(s: Settings): Dashboard {
         unit: 'percentunit',
         targets: [
           {
-            expr: ratio(
-              `sum by (pipeline) (${rate(pipelineSel(pipelineJobsFinished.name, { outcome: oneOf(s.slo.badOutcomes) }))})`,
-              `sum by (pipeline) (${rate(pipelineSel(pipelineJobsFinished.name, { outcome: counted }))})`,
-            ),
+            expr: jobErrorRatio(s),
             legend: '{{pipeline}}',
           },
         ],

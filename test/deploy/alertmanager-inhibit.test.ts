@@ -1,23 +1,13 @@
 /** Inhibition, judged by a real Alertmanager on loopback: a critical alert mutes warnings for the same scraper or pipeline only. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { defaults } from '../../src/deploy/settings.js';
 import { describeWithTools } from '../helpers/tools.js';
 import { tempCopy } from './helpers.js';
+import { freePort } from '../helpers/tools.js';
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;

@@ -4,7 +4,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { recordingRuleGroups } from '../../src/deploy/rules.js';
 import { defaults } from '../../src/deploy/settings.js';
 import { describeWithTools } from '../helpers/tools.js';
 import { runAsync } from './helpers.js';
+import { freePort } from '../helpers/tools.js';
 
 /** Values for open labels; closed labels take every value the catalog lists. */
 const OPEN_VALUES: Record<string, string> = {
@@ -75,16 +75,6 @@ function substitute(expr: string): string {
   return expr.replaceAll('$__rate_interval', '2m').replace(/\$(job|scraper|pipeline)\b/g, '.*');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 const boards = dashboards(defaults).map((d) => d.dashboard);
 const queries: [string, string][] = [

@@ -1,5 +1,6 @@
 /** Real binaries for tests: found on PATH, skipped with a reason on a laptop without them, required under CI=true. */
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { describe } from 'vitest';
 
 /** which returns the path of a binary on PATH, or undefined. */
@@ -40,4 +41,16 @@ export function run(cmd: string, args: readonly string[], opts: { input?: string
 export function promtoolCheckMetrics(text: string): { code: number; findings: string } {
   const r = run('promtool', ['check', 'metrics'], { input: text });
   return { code: r.code, findings: (r.stdout + r.stderr).trim() };
+}
+
+/** freePort asks the kernel for a free loopback port (bind 0, read it, close), for binaries that need a port up front. */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
 }

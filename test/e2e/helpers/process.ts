@@ -1,18 +1,6 @@
 /** Real binaries for the e2e suite: spawned in their own process group, logs kept for failure messages, always killed. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-
-/** freePort asks the kernel for a free loopback port (bind 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
+export { freePort } from '../../helpers/tools.js';
 
 export interface Tool {
   name: string;

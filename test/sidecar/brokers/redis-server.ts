@@ -1,17 +1,10 @@
 /** A real redis-server for the broker tests: on a free loopback port, no persistence, always killed. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from '../../helpers/tools.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
+
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

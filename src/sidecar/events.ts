@@ -15,6 +15,7 @@ export const rejectReasons = [
   'unsupported_webhook_type',
   'invalid_utf8',
   'rate_limited',
+  'unknown_route',
 ] as const;
 export type RejectReason = (typeof rejectReasons)[number];
 

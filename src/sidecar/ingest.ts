@@ -228,12 +228,15 @@ export function createIngestApp(c: IngestContext): express.Express {
     res.json({ accepted: true });
   });
 
-  app.all('/v1/events', (_req, res) => {
+  // Wrong methods and routes are limited and counted too: a client with a typo in its URL shows on /metrics.
+  app.all('/v1/events', source('events'), limit, (_req, res) => {
+    refuse('events', 'unknown_route');
     res.setHeader('Allow', 'POST');
     sendError(res, 405, 'E_METHOD', 'use POST /v1/events');
   });
 
-  app.use((req: Request, res: Response) => {
+  app.use(source('events'), limit, (req: Request, res: Response) => {
+    refuse('events', 'unknown_route');
     sendError(res, 404, 'E_NOT_FOUND', `no route ${req.method} ${req.path}; the ingest API is POST /v1/events and POST /v1/webhooks/firecrawl/{pipeline}`);
   });
 

@@ -226,6 +226,22 @@ describe('POST /v1/events: requests refused whole', () => {
   });
 });
 
+describe('wrong routes and methods', () => {
+  it.each([
+    ['GET /v1/events', 'get', '/v1/events', 405, 'E_METHOD'],
+    ['PUT /v1/events', 'put', '/v1/events', 405, 'E_METHOD'],
+    ['a typo in the path', 'post', '/v1/event', 404, 'E_NOT_FOUND'],
+    ['a path traversal', 'post', '/v1/../v1/events/..%2f..%2fetc', 404, 'E_NOT_FOUND'],
+    ['GET /metrics on the ingest listener', 'get', '/metrics', 404, 'E_NOT_FOUND'],
+  ] as const)('%s → %s, counted as unknown_route', async (_what, method, path, status, code) => {
+    tried++;
+    const t = app();
+    const res = await t.http[method](path).expect(status);
+    expect(res.body.error.code).toBe(code);
+    expectCounted(await exposition(t), 'events', 'unknown_route', 1);
+  });
+});
+
 describe('header injection', () => {
   it('a CR LF in the pipeline path stays in the JSON body, never becomes a response header', async () => {
     tried++;

@@ -45,7 +45,10 @@ function batch(): string {
 async function startServe(dir: string): Promise<{ ingest: string; metrics: string; stop(): Promise<void> }> {
   const config = join(dir, 'bench.yaml');
   // The per-client rate limit protects a shared sidecar; a benchmark is the one client on purpose.
-  writeFileSync(config, 'listeners:\n  metrics: { host: 127.0.0.1, port: 0 }\n  ingest: { port: 0 }\nlimits: { body_size: 4MiB }\n');
+  writeFileSync(
+    config,
+    'listeners:\n  metrics: { host: 127.0.0.1, port: 0 }\n  ingest: { port: 0 }\nlimits:\n  body_size: 4MiB\n  rate: { per_second: 1000000, burst: 1000000 }\n',
+  );
   const child = spawn(process.execPath, [main, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   const urls = await new Promise<{ ingest: string; metrics: string }>((resolve, reject) => {
     let out = '';

@@ -16,6 +16,7 @@ export const rejectReasons = [
   'invalid_utf8',
   'rate_limited',
   'unknown_route',
+  'bad_request',
 ] as const;
 export type RejectReason = (typeof rejectReasons)[number];
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,25 @@ describe('startSidecar: real listeners on port 0', () => {
       'pipeline_job_duration_seconds_sum{pipeline="crawl",outcome="completed"} 600',
       'pipeline_job_e2e_duration_seconds_sum{pipeline="crawl",outcome="completed"} 660',
     ]);
+  });
+
+  it.each([
+    ['a bad request line', 'GARBAGE\r\n\r\n', '400'],
+    ['a NUL in a header', 'POST /v1/events HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n', '400'],
+    ['headers over the limit', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, '431'],
+  ])('a request the HTTP parser refuses (%s) is answered %s and counted', async (_what, raw, status) => {
+    const r = await start('');
+    const { hostname, port } = new URL(r.ingestUrl);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const sock = connect(Number(port), hostname, () => sock.write(raw));
+      sock.setTimeout(5000, () => reject(new Error('no answer in 5 s')));
+      sock.on('data', (d) => (text += d));
+      sock.on('close', () => resolve(text));
+      sock.on('error', reject);
+    });
+    expect(answer.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+    expect(await (await fetch(r.metricsUrl)).text()).toContain('pipemeter_ingest_rejected_total{source="http",reason="bad_request"} 1\n');
   });
 
   it('a port in use is E_LISTEN, and nothing is left listening', async () => {

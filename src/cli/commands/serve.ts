@@ -117,6 +117,17 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
   const sidecar = createSidecar(config, opts.deps);
   const metrics = createServer(sidecar.metricsApp);
   const ingest = createServer(sidecar.ingestApp);
+  // Requests Node's HTTP parser refuses (a bad request line, a CR or NUL in a header, headers over the
+  // limit) never reach the app: answer them as Node would, and count them, so nothing is refused silently.
+  ingest.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    sidecar.meter.catalog.ingestRejected.inc({ source: 'http', reason: 'bad_request' });
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   const mHost = opts.metricsHost ?? config.listeners.metrics.host;
   const iHost = opts.ingestHost ?? config.listeners.ingest.host;
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;

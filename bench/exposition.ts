@@ -75,17 +75,20 @@ for (const kind of ['counter', 'histogram'] as const) {
   }
 }
 
-// The longest event-loop block while one scrape of 100k histogram series renders.
+// The longest event-loop block while one scrape of 100k histogram series renders: the first scrape after the
+// series were created (it also builds each series' cached label bytes), then steady-state scrapes.
 const big = build('histogram', 100_000, 'text');
-const blocks: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
+async function longestBlock(): Promise<number> {
   gc?.();
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   await big.ours();
   h.disable();
-  blocks.push(h.max / 1e6);
+  return h.max / 1e6;
 }
+const coldBlock = await longestBlock();
+const blocks: number[] = [];
+for (let r = 0; r < ROUNDS; r++) blocks.push(await longestBlock());
 
 const report = `# Exposition benchmark
 
@@ -101,8 +104,13 @@ Render time per series (text), for linearity:
 |---|---|---|
 ${perSeries.join('\n')}
 
-Longest event-loop block during one render of 100,000 histogram series (\`monitorEventLoopDelay\`, 1 ms resolution):
-median ${fmt(median(blocks))} ms, max ${fmt(Math.max(...blocks))} ms over ${ROUNDS} renders (target <= 10 ms).
+Longest event-loop block during one render of 100,000 histogram series (\`monitorEventLoopDelay\`, 1 ms resolution;
+renders are sliced every few milliseconds), target <= 10 ms:
+
+| scrape | longest block |
+|---|---|
+| first after the series were created | ${fmt(coldBlock)} ms |
+| steady state, ${ROUNDS} scrapes | median ${fmt(median(blocks))} ms, max ${fmt(Math.max(...blocks))} ms |
 `;
 process.stdout.write(report);
 if (process.argv.includes('--write')) writeFileSync(new URL('../../bench/results/exposition.md', import.meta.url), report);

@@ -15,7 +15,7 @@ interface SeriesBase {
   lastSeen: number;
   /** A handle was handed out for this series: it never expires, or the handle would write into a detached cell. */
   pinned: boolean;
-  /** Rendered label pairs without braces (`a="x",b="y"`), filled lazily by the renderer. */
+  /** What follows the sample name (`{a="x",b="y"} `, or a space without labels), filled lazily by the renderer. */
   rendered: string | undefined;
   /** The rendered line head as bytes (`name{labels} `, or `name_bucket{labels,`), filled lazily by the renderer. */
   head: Uint8Array | undefined;

@@ -76,19 +76,33 @@ function leTails(f: MetricFamily): Buffer[] {
   return les;
 }
 
-const NL = 10;
+const [NL, SPACE, COMMA, EQ, QUOTE, LBRACE, RBRACE] = [10, 32, 44, 61, 34, 123, 125];
+
+/** writeLabels writes `{a="x",b="y"}` piece by piece: nothing is allocated unless a value needs escaping. */
+function writeLabels(w: ByteWriter, names: readonly string[], values: readonly string[]): void {
+  w.byte(LBRACE);
+  for (let i = 0; i < names.length; i++) {
+    if (i > 0) w.byte(COMMA);
+    w.text(names[i]!);
+    w.byte(EQ);
+    w.byte(QUOTE);
+    w.labelValue(values[i]!);
+    w.byte(QUOTE);
+  }
+  w.byte(RBRACE);
+}
 
 /**
- * renderSeries writes one series. Each series caches its line head as bytes (`name{labels} ` or
- * `name_bucket{labels,`): a render copies bytes and writes digits, allocating almost nothing
- * (a rope of strings spent over half of its time in GC, measured).
+ * renderSeries writes one series. Counters and gauges are written piece by piece and cache
+ * nothing: a cached line head would cost every series a few hundred bytes for as long as it lives
+ * (measured: 249 B per counter series after a scrape, 649 B with a cached head). A histogram writes
+ * its head once per bucket, so it caches that head as bytes.
  */
 function renderSeries(f: MetricFamily, s: Series, om: boolean, w: ByteWriter): void {
-  // `{labels} `, or a lone space without labels: what follows a sample name, cached per series.
-  const braces = (s.rendered ??= s.labelValues.length === 0 ? ' ' : '{' + pairs(f.labelNames, s.labelValues) + '} ');
+  const labelled = s.labelValues.length > 0;
   if (s.kind === 'histogram') {
     const les = leTails(f);
-    const head = (s.head ??= Buffer.from(f.name + '_bucket{' + (braces === ' ' ? '' : braces.slice(1, -2) + ',')));
+    const head = (s.head ??= Buffer.from(f.name + '_bucket{' + (labelled ? pairs(f.labelNames, s.labelValues) + ',' : '')));
     const counts = s.counts;
     let cum = 0;
     for (let i = 0; i < les.length; i++) {
@@ -99,21 +113,25 @@ function renderSeries(f: MetricFamily, s: Series, om: boolean, w: ByteWriter): v
       if (om && s.exemplars[i] !== undefined) w.text(exemplarText(s.exemplars[i]));
       w.byte(NL);
     }
-    // Written in pieces: concatenating them would allocate a string per series on every scrape.
     const names = sumCountNames(f);
     w.bytes(names.sum);
-    w.text(braces);
+    if (labelled) writeLabels(w, f.labelNames, s.labelValues);
+    w.byte(SPACE);
     w.text(formatNumber(s.sum));
     w.byte(NL);
     w.bytes(names.count);
-    w.text(braces);
+    if (labelled) writeLabels(w, f.labelNames, s.labelValues);
+    w.byte(SPACE);
     w.count(s.count);
     w.byte(NL);
     return;
   }
   // Custom counters are refused without `_total`, so the sample name is the same in both formats.
-  w.bytes((s.head ??= Buffer.from(f.name + braces)));
-  w.text(formatNumber(s.value));
+  w.text(f.name);
+  if (labelled) writeLabels(w, f.labelNames, s.labelValues);
+  w.byte(SPACE);
+  if (s.kind === 'counter') w.count(s.value);
+  else w.text(formatNumber(s.value));
   if (om && s.kind === 'counter' && s.exemplar !== undefined) w.text(exemplarText(s.exemplar));
   w.byte(NL);
 }

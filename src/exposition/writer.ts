@@ -30,10 +30,55 @@ export class ByteWriter {
     this.pos += b.length;
   }
 
-  /** text writes a string as UTF-8. */
+  /**
+   * text writes a string as UTF-8. Short ASCII strings (names, label values, numbers) are copied
+   * here: a native call per piece costs more than the copy, and a render writes millions of pieces.
+   */
   text(s: string): void {
-    this.room(s.length * 3);
+    const n = s.length;
+    this.room(n * 3);
+    if (n <= 24) {
+      const buf = this.buf;
+      let pos = this.pos;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 128) break;
+        buf[pos++] = c;
+      }
+      this.pos = pos;
+      if (i === n) return;
+      this.pos += buf.write(s.slice(i), pos);
+      return;
+    }
     this.pos += this.buf.write(s, this.pos);
+  }
+
+  /**
+   * labelValue writes a label value escaped for both formats (backslash, double quote, newline),
+   * in one pass and without allocating unless it meets a non-ASCII character.
+   */
+  labelValue(v: string): void {
+    const n = v.length;
+    this.room(n * 2);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c >= 128) {
+        this.pos = pos;
+        this.text(v.slice(i).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n'));
+        return;
+      }
+      if (c === 92 || c === 34) {
+        buf[pos++] = 92;
+        buf[pos++] = c;
+      } else if (c === 10) {
+        buf[pos++] = 92;
+        buf[pos++] = 110;
+      } else buf[pos++] = c;
+    }
+    this.pos = pos;
   }
 
   byte(c: number): void {

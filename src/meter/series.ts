@@ -15,10 +15,6 @@ interface SeriesBase {
   lastSeen: number;
   /** A handle was handed out for this series: it never expires, or the handle would write into a detached cell. */
   pinned: boolean;
-  /** What follows the sample name (`{a="x",b="y"} `, or a space without labels), filled lazily by the renderer. */
-  rendered: string | undefined;
-  /** The rendered line head as bytes (`name{labels} `, or `name_bucket{labels,`), filled lazily by the renderer. */
-  head: Uint8Array | undefined;
 }
 
 export interface CounterSeries extends SeriesBase {
@@ -41,12 +37,14 @@ export interface HistogramSeries extends SeriesBase {
   count: number;
   /** One exemplar per bucket slot, the latest. */
   readonly exemplars: (Exemplar | undefined)[];
+  /** The bucket line head as bytes (`name_bucket{a="x",`), filled lazily by the renderer. */
+  head: Uint8Array | undefined;
 }
 
 export type Series = CounterSeries | GaugeSeries | HistogramSeries;
 
 function base(labelValues: readonly string[]) {
-  return { labelValues, dirty: true, lastSeen: 0, pinned: false, rendered: undefined, head: undefined };
+  return { labelValues, dirty: true, lastSeen: 0, pinned: false };
 }
 
 export function newCounterSeries(labelValues: readonly string[]): CounterSeries {
@@ -65,6 +63,7 @@ export function newHistogramSeries(labelValues: readonly string[], bucketCount: 
     sum: 0,
     count: 0,
     exemplars: new Array<Exemplar | undefined>(bucketCount + 1).fill(undefined),
+    head: undefined,
   };
 }
 

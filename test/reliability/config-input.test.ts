@@ -7,17 +7,8 @@ import { readConfig } from '../../src/cli/commands/serve.js';
 import { PipemeterError } from '../../src/meter/errors.js';
 import { configFromDefaults, loadConfig } from '../../src/sidecar/config.js';
 import { DEFAULT_CONFIG_YAML } from '../../src/sidecar/default-config.js';
+import { problemsOf } from '../sidecar/fixtures.js';
 
-function problems(yaml: string): string[] {
-  try {
-    loadConfig(yaml, 'f.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(PipemeterError);
-    expect((err as PipemeterError).code).toBe('E_CONFIG');
-    return (err as Error).message.split('\n').slice(1);
-  }
-  throw new Error('the config was accepted');
-}
 
 const deepFlow = (n: number) => 'limits: ' + '['.repeat(n) + ']'.repeat(n) + '\n';
 const aliasBomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`), 'limits: *j'].join('\n');
@@ -81,7 +72,7 @@ const cases: [string, string, string][] = [
 describe('loadConfig: bad input is one E_CONFIG error naming the position, the field and the fix', () => {
   it.each(cases)('%s', (_what, yaml, fragment) => {
     const t0 = performance.now();
-    const lines = problems(yaml);
+    const lines = problemsOf(yaml);
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).toMatch(/^f\.yaml:\d+:\d+: \S/);
@@ -92,8 +83,8 @@ describe('loadConfig: bad input is one E_CONFIG error naming the position, the f
   });
 
   it('an inline secret is never echoed in the message', () => {
-    expect(problems('listeners: { ingest: { token: hunter2-inline } }\n').join('\n')).not.toContain('hunter2');
-    expect(problems('pipelines: { crawl: { firecrawl: { secret: s3cr3t-inline } } }\n').join('\n')).not.toContain('s3cr3t');
+    expect(problemsOf('listeners: { ingest: { token: hunter2-inline } }\n').join('\n')).not.toContain('hunter2');
+    expect(problemsOf('pipelines: { crawl: { firecrawl: { secret: s3cr3t-inline } } }\n').join('\n')).not.toContain('s3cr3t');
   });
 
   it('"__proto__" keys change nothing: the rest of a valid file gives the defaults', () => {

@@ -1,20 +1,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PipemeterError } from '../../src/meter/errors.js';
 import { configFromDefaults, defaults, didYouMean, loadConfig, parseDuration, parseSize, resolvePaths } from '../../src/sidecar/config.js';
 import { DEFAULT_CONFIG_YAML } from '../../src/sidecar/default-config.js';
+import { problemsOf } from './fixtures.js';
 
-/** problemsOf returns the problem lines of a config that must fail. */
-function problemsOf(yaml: string): string[] {
-  try {
-    loadConfig(yaml, 'f.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(PipemeterError);
-    expect((err as PipemeterError).code).toBe('E_CONFIG');
-    return (err as Error).message.split('\n').slice(1);
-  }
-  throw new Error('expected the config to be refused');
-}
 
 describe('loadConfig: valid files', () => {
   it('the embedded default is config/pipemeter.yaml, byte for byte', () => {

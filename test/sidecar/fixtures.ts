@@ -1,5 +1,7 @@
 /** Test fixtures for the sidecar: an in-memory file system, a settable clock, and a sidecar built from YAML. */
+import { expect } from 'vitest';
 import { createMeter } from '../../src/exposition/meter.js';
+import { PipemeterError } from '../../src/meter/errors.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 import type { ProbeFetch } from '../../src/sidecar/probes.js';
 import { type Sidecar, createSidecar } from '../../src/sidecar/sidecar.js';
@@ -69,4 +71,16 @@ export function makeSidecar(yaml: string, opts: { fs?: MemoryFs; clock?: ReturnT
 /** sampleLines keeps the sample lines of an exposition whose name starts with one of the prefixes. */
 export function sampleLines(text: string, ...prefixes: string[]): string[] {
   return text.split('\n').filter((l) => !l.startsWith('#') && prefixes.some((p) => l.startsWith(p)));
+}
+
+/** problemsOf returns the problem lines of a config that must be refused (one E_CONFIG error listing them). */
+export function problemsOf(yaml: string): string[] {
+  try {
+    loadConfig(yaml, 'f.yaml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(PipemeterError);
+    expect((err as PipemeterError).code).toBe('E_CONFIG');
+    return (err as Error).message.split('\n').slice(1);
+  }
+  throw new Error('expected the config to be refused');
 }

@@ -36,8 +36,13 @@ function build(kind: 'counter' | 'histogram', n: number, format: Format) {
     }
   }
   return {
-    // What a scrape sends: the rendered chunks, streamed without joining them.
-    ours: async () => (await meter.renderChunks(format)).reduce((n, c) => n + c.length, 0),
+    // What a scrape does: render the chunks, stream them without joining, give them back for the next scrape.
+    ours: async () => {
+      const chunks = await meter.renderChunks(format);
+      const bytes = chunks.reduce((n, c) => n + c.length, 0);
+      meter.releaseChunks(chunks);
+      return bytes;
+    },
     prom: async () => Buffer.byteLength(await reg.metrics()),
     meter,
   };
@@ -79,7 +84,9 @@ for (const kind of ['counter', 'histogram'] as const) {
 // series were created (it also builds each series' cached label bytes), then steady-state scrapes.
 const big = build('histogram', 100_000, 'text');
 async function longestBlock(): Promise<number> {
-  gc?.();
+  // No forced GC here (a real scrape has none: the collector's leftover work would land in the render);
+  // scrapes are apart in time, as Prometheus's are.
+  await new Promise((r) => setTimeout(r, 50));
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   await big.ours();
@@ -88,7 +95,7 @@ async function longestBlock(): Promise<number> {
 }
 const coldBlock = await longestBlock();
 const blocks: number[] = [];
-for (let r = 0; r < ROUNDS; r++) blocks.push(await longestBlock());
+for (let r = 0; r < 2 * ROUNDS; r++) blocks.push(await longestBlock());
 
 const report = `# Exposition benchmark
 
@@ -110,7 +117,7 @@ renders are sliced every few milliseconds), target <= 10 ms:
 | scrape | longest block |
 |---|---|
 | first after the series were created | ${fmt(coldBlock)} ms |
-| steady state, ${ROUNDS} scrapes | median ${fmt(median(blocks))} ms, max ${fmt(Math.max(...blocks))} ms |
+| steady state, ${blocks.length} scrapes | median ${fmt(median(blocks))} ms, max ${fmt(Math.max(...blocks))} ms |
 `;
 process.stdout.write(report);
 if (process.argv.includes('--write')) writeFileSync(new URL('../../bench/results/exposition.md', import.meta.url), report);

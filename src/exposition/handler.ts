@@ -16,7 +16,13 @@ export type RenderFn = (format: Format) => Promise<string | Buffer | readonly Bu
  * serveMetrics answers one scrape: negotiated format, gzip when asked for (compressed off the
  * event loop, streamed chunk by chunk), 500 with a reason if rendering fails.
  */
-export async function serveMetrics(req: IncomingMessage, res: ServerResponse, render: RenderFn): Promise<void> {
+export async function serveMetrics(
+  req: IncomingMessage,
+  res: ServerResponse,
+  render: RenderFn,
+  /** Takes the chunks back once the response has finished with them (Meter.releaseChunks). */
+  release?: (chunks: readonly Buffer[]) => void,
+): Promise<void> {
   const format = negotiate(req.headers.accept);
   let chunks: readonly Buffer[];
   try {
@@ -36,12 +42,16 @@ export async function serveMetrics(req: IncomingMessage, res: ServerResponse, re
   else res.setHeader('Content-Length', size);
   if (req.method === 'HEAD') {
     res.end();
+    release?.(chunks);
     return;
   }
   try {
     if (gzip) await pipeline(Readable.from(chunks), createGzip(), res);
     else await pipeline(Readable.from(chunks), res);
+    // Finished: every write has completed, nothing holds the chunks any more.
+    release?.(chunks);
   } catch {
-    // The scraper went away mid-response; pipeline has already destroyed the response.
+    // The scraper went away mid-response; pipeline has already destroyed the response. The chunks are
+    // not reused: a cancelled write may still reference them.
   }
 }

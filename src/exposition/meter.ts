@@ -5,7 +5,7 @@ import { Router } from 'express';
 import { MeterCore, type MeterOptions } from '../meter/meter.js';
 import { serveMetrics } from './handler.js';
 import { type Format, renderFamiliesSliced, renderRegistry } from './render.js';
-import { ByteWriter } from './writer.js';
+import { ByteWriter, ChunkPool } from './writer.js';
 
 export interface MetricsOptions {
   /** OpenMetrics 1.0 (with exemplars and `# EOF`) instead of text 0.0.4. */
@@ -32,24 +32,38 @@ export class Meter extends MeterCore {
     return this.render(opts.openMetrics ? 'openmetrics' : 'text');
   }
 
-  /** renderChunks renders the exposition as UTF-8 byte chunks: what the HTTP handlers stream. */
+  /** Chunks of finished scrapes, reused by the next render (up to 64 MiB; see ChunkPool). */
+  private readonly chunkPool = new ChunkPool(64 * 1024 * 1024);
+
+  /**
+   * renderChunks renders the exposition as UTF-8 byte chunks: what the HTTP handlers stream. Hand
+   * them to releaseChunks once nothing reads them any more, so the next render reuses them.
+   */
   readonly renderChunks = async (format: Format): Promise<Buffer[]> => {
     const registry = await this.registry.getMetricsAsJSON();
-    const w = new ByteWriter();
+    const w = new ByteWriter(this.chunkPool);
     await renderFamiliesSliced(w, this.allFamilies(), format);
     w.text(renderRegistry(registry, format));
     if (format === 'openmetrics') w.text('# EOF\n');
     return w.chunks();
   };
 
+  /** releaseChunks gives a render's chunks back for reuse; call it once, after the last read of them. */
+  readonly releaseChunks = (chunks: readonly Buffer[]): void => this.chunkPool.give(chunks);
+
   /** render renders the exposition as text. */
-  readonly render = async (format: Format): Promise<string> => Buffer.concat(await this.renderChunks(format)).toString('utf8');
+  readonly render = async (format: Format): Promise<string> => {
+    const chunks = await this.renderChunks(format);
+    const text = Buffer.concat(chunks).toString('utf8');
+    this.releaseChunks(chunks);
+    return text;
+  };
 
   /** router returns an express router answering GET /metrics (or `path`) with content negotiation. */
   router(opts: { path?: string } = {}): Router {
     const r = Router();
     r.get(opts.path ?? '/metrics', (req, res) => {
-      void serveMetrics(req, res, this.renderChunks);
+      void serveMetrics(req, res, this.renderChunks, this.releaseChunks);
     });
     return r;
   }
@@ -64,7 +78,7 @@ export class Meter extends MeterCore {
         res.setHeader('Allow', 'GET, HEAD');
         res.end();
       } else if (url === path) {
-        void serveMetrics(req, res, this.renderChunks);
+        void serveMetrics(req, res, this.renderChunks, this.releaseChunks);
       } else if (url === '/') {
         res.setHeader('Content-Type', 'text/html; charset=utf-8');
         res.end(`<!doctype html><html><head><title>${escapeHtml(this.service)} metrics</title></head><body><h1>${escapeHtml(this.service)}</h1><p><a href="${path}">Metrics</a></p></body></html>\n`);

@@ -5,14 +5,36 @@
 
 const CHUNK = 256 * 1024;
 
+/**
+ * ChunkPool keeps the chunks of finished scrapes for the next one, up to a byte cap: a scrape of 100k
+ * series writes ~90 MiB, and allocating that afresh every time is what made GC pause the event loop.
+ */
+export class ChunkPool {
+  private readonly free: Buffer[] = [];
+  constructor(private readonly maxBytes: number) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(CHUNK);
+  }
+
+  /** give returns chunks once nothing reads them any more (the response has finished). */
+  give(chunks: readonly Buffer[]): void {
+    for (const c of chunks) {
+      // Only whole pool-sized chunks come back: an oversized one (a huge single string) is left to GC.
+      if (c.buffer.byteLength !== CHUNK || c.byteOffset !== 0 || (this.free.length + 1) * CHUNK > this.maxBytes) continue;
+      this.free.push(Buffer.from(c.buffer, 0, CHUNK));
+    }
+  }
+}
+
 export class ByteWriter {
   private readonly done: Buffer[] = [];
   private buf: Buffer;
   private pos = 0;
   private total = 0;
 
-  constructor() {
-    this.buf = Buffer.allocUnsafe(CHUNK);
+  constructor(private readonly pool?: ChunkPool) {
+    this.buf = pool?.take() ?? Buffer.allocUnsafe(CHUNK);
   }
 
   /** room makes sure `need` bytes fit in the current chunk, starting a new one when they do not. */
@@ -20,7 +42,7 @@ export class ByteWriter {
     if (this.pos + need <= this.buf.length) return;
     this.done.push(this.buf.subarray(0, this.pos));
     this.total += this.pos;
-    this.buf = Buffer.allocUnsafe(Math.max(CHUNK, need));
+    this.buf = need <= CHUNK && this.pool !== undefined ? this.pool.take() : Buffer.allocUnsafe(Math.max(CHUNK, need));
     this.pos = 0;
   }
 

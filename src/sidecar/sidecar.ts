@@ -146,7 +146,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
   const metricsApp = express();
   metricsApp.disable('x-powered-by');
   metricsApp.get('/metrics', (req, res) => {
-    void serveMetrics(req, res, meter.renderChunks);
+    void serveMetrics(req, res, meter.renderChunks, meter.releaseChunks);
   });
   metricsApp.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');

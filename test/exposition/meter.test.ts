@@ -147,3 +147,24 @@ describe('rendering in slices', () => {
     expect(text).toContain('big_seconds_bucket{k="v29999",le="10"} 0\nbig_seconds_bucket{k="v29999",le="+Inf"} 1\n');
   });
 });
+
+describe('chunk reuse across scrapes', () => {
+  it('scrapes of a render larger than one chunk, one after another and at once, all read the same bytes', async () => {
+    const m = createMeter({ defaultMetrics: false, maxSeries: 50_000 });
+    const h = m.histogram({ name: 'reuse_seconds', help: 'Reuse.', labels: ['k'], buckets: [0.1, 1, 10] });
+    for (let i = 0; i < 5_000; i++) h.observe({ k: `value-${i}` }, i % 20);
+    const srv = await m.serve({ port: 0, host: '127.0.0.1' });
+    try {
+      const get = async () => (await fetch(srv.url, { headers: { 'accept-encoding': 'identity' } })).text();
+      const first = await get();
+      expect(Buffer.byteLength(first)).toBeGreaterThan(3 * 256 * 1024);
+      // The second render writes into the first one's chunks; concurrent ones each take their own.
+      expect(await get()).toBe(first);
+      const together = await Promise.all([get(), get(), get()]);
+      expect(together).toEqual([first, first, first]);
+      expect(await m.metrics()).toBe(first);
+    } finally {
+      await srv.close();
+    }
+  });
+});

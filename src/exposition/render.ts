@@ -2,7 +2,7 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MetricFamily } from '../meter/family.js';
 import type { Exemplar, Series } from '../meter/series.js';
-import { ByteWriter } from './writer.js';
+import { ByteWriter, escapeLabelValue } from './writer.js';
 
 export type Format = 'text' | 'openmetrics';
 
@@ -18,9 +18,6 @@ export function formatNumber(v: number): string {
   return '' + v;
 }
 
-export function escapeLabelValue(v: string): string {
-  return /[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
-}
 
 function escapeHelp(v: string, format: Format): string {
   const s = v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');

@@ -5,6 +5,11 @@
 
 const CHUNK = 256 * 1024;
 
+/** escapeLabelValue escapes a label value for both formats: backslash, double quote, newline. */
+export function escapeLabelValue(v: string): string {
+  return /[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
+}
+
 /**
  * ChunkPool keeps the chunks of finished scrapes for the next one, up to a byte cap: a scrape of 100k
  * series writes ~90 MiB, and allocating that afresh every time is what made GC pause the event loop.
@@ -89,7 +94,7 @@ export class ByteWriter {
       const c = v.charCodeAt(i);
       if (c >= 128) {
         this.pos = pos;
-        this.text(v.slice(i).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n'));
+        this.text(escapeLabelValue(v.slice(i)));
         return;
       }
       if (c === 92 || c === 34) {

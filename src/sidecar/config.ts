@@ -300,6 +300,25 @@ export function didYouMean(key: string, known: readonly string[]): string | unde
 
 type Fields = Record<string, (node: Node, path: string) => void>;
 
+/** namedList reads a list of named items with `read`, refusing a second item of the same name. */
+function namedList<T extends { name: string }>(
+  node: Node,
+  path: string,
+  p: Problems,
+  expected: string,
+  read: Reader<T>,
+  into: T[],
+  duplicate: (name: string) => string,
+): void {
+  if (!isSeq(node)) return p.add(node, path, expected);
+  node.items.forEach((item, i) => {
+    const v = read(item as Node, `${path}[${i}]`, p);
+    if (v === undefined) return;
+    if (into.some((x) => x.name === v.name)) p.add(item as Node, `${path}[${i}].name`, duplicate(v.name));
+    else into.push(v);
+  });
+}
+
 /** fields walks a mapping: each known key goes to its reader, unknown keys are problems with a hint. */
 function fields(node: Node, path: string, p: Problems, known: Fields, required: readonly string[] = []): boolean {
   if (!isMap(node)) {
@@ -677,24 +696,10 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
           });
         cfg.pipelines.push(pl);
       }),
-    families: (n, at) => {
-      if (!isSeq(n)) return p.add(n, at, 'expected a list of families, each with name, type and help');
-      n.items.forEach((item, i) => {
-        const f = family(item as Node, `${at}[${i}]`, p);
-        if (f === undefined) return;
-        if (cfg.families.some((g) => g.name === f.name)) p.add(item as Node, `${at}[${i}].name`, `family "${f.name}" is declared twice; keep one`);
-        else cfg.families.push(f);
-      });
-    },
-    probes: (n, at) => {
-      if (!isSeq(n)) return p.add(n, at, 'expected a list of probes, each with name and url');
-      n.items.forEach((item, i) => {
-        const pr = probe(item as Node, `${at}[${i}]`, p);
-        if (pr === undefined) return;
-        if (cfg.probes.some((q) => q.name === pr.name)) p.add(item as Node, `${at}[${i}].name`, `probe "${pr.name}" is declared twice; names are the target label and must be unique`);
-        else cfg.probes.push(pr);
-      });
-    },
+    families: (n, at) =>
+      namedList(n, at, p, 'expected a list of families, each with name, type and help', family, cfg.families, (name) => `family "${name}" is declared twice; keep one`),
+    probes: (n, at) =>
+      namedList(n, at, p, 'expected a list of probes, each with name and url', probe, cfg.probes, (name) => `probe "${name}" is declared twice; names are the target label and must be unique`),
     limits: (n, at) =>
       fields(n, at, p, {
         body_size: (m, a) => {
@@ -717,15 +722,8 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
           }),
       }),
     statsd: (n, at) => statsd(n, at, cfg, p, mappingNodes),
-    brokers: (n, at) => {
-      if (!isSeq(n)) return p.add(n, at, 'expected a list of brokers, each with name, kind, url and queues');
-      n.items.forEach((item, i) => {
-        const b = broker(item as Node, `${at}[${i}]`, p);
-        if (b === undefined) return;
-        if (cfg.brokers.some((c) => c.name === b.name)) p.add(item as Node, `${at}[${i}].name`, `broker "${b.name}" is declared twice; names are the broker label and must be unique`);
-        else cfg.brokers.push(b);
-      });
-    },
+    brokers: (n, at) =>
+      namedList(n, at, p, 'expected a list of brokers, each with name, kind, url and queues', broker, cfg.brokers, (name) => `broker "${name}" is declared twice; names are the broker label and must be unique`),
     state: (n, at) =>
       fields(n, at, p, {
         file: (m, a) => (cfg.state.file = str(m, a, p)),

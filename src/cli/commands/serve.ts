@@ -192,8 +192,8 @@ function parseArgs(argv: readonly string[]): ServeArgs {
   return out;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+function plural(n: number, word: string, words = `${word}s`): string {
+  return `${n} ${n === 1 ? word : words}`;
 }
 
 export const serve: Command = {
@@ -228,7 +228,7 @@ Examples:
       // Building the sidecar reads the secret files and registers the custom families: what start-up would do.
       createSidecar(config, { logger: () => {} });
       io.stdout.write(
-        `pipemeter serve: ${config.source} is valid (${plural(config.scrapers.length, 'scraper')}, ${plural(config.pipelines.length, 'pipeline')}, ${plural(config.families.length, 'family').replace('familys', 'families')}, ${plural(config.probes.length, 'probe')})\n`,
+        `pipemeter serve: ${config.source} is valid (${plural(config.scrapers.length, 'scraper')}, ${plural(config.pipelines.length, 'pipeline')}, ${plural(config.families.length, 'family', 'families')}, ${plural(config.probes.length, 'probe')})\n`,
       );
       return 0;
     }

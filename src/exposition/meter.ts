@@ -32,8 +32,8 @@ export class Meter extends MeterCore {
     return this.render(opts.openMetrics ? 'openmetrics' : 'text');
   }
 
-  /** Chunks of finished scrapes, reused by the next render (up to 64 MiB; see ChunkPool). */
-  private readonly chunkPool = new ChunkPool(64 * 1024 * 1024);
+  /** The last finished scrape's chunks, reused by the next render (up to 256 MiB; see ChunkPool). */
+  private readonly chunkPool = new ChunkPool(256 * 1024 * 1024);
 
   /**
    * renderChunks renders the exposition as UTF-8 byte chunks: what the HTTP handlers stream. Hand

@@ -11,8 +11,10 @@ export function escapeLabelValue(v: string): string {
 }
 
 /**
- * ChunkPool keeps the chunks of finished scrapes for the next one, up to a byte cap: a scrape of 100k
- * series writes ~90 MiB, and allocating that afresh every time is what made GC pause the event loop.
+ * ChunkPool keeps the chunks of the last finished scrape for the next one: a scrape of 100k histogram
+ * series writes ~90 MiB, and allocating even part of that afresh every time made the collector pause
+ * the event loop (external memory pressure starts a full GC). It holds as many chunks as the last
+ * scrape it was given back used, never more than `maxBytes`, so it shrinks when scrapes shrink.
  */
 export class ChunkPool {
   private readonly free: Buffer[] = [];
@@ -22,13 +24,20 @@ export class ChunkPool {
     return this.free.pop() ?? Buffer.allocUnsafe(CHUNK);
   }
 
-  /** give returns chunks once nothing reads them any more (the response has finished). */
+  /** give returns a scrape's chunks once nothing reads them any more (the response has finished). */
   give(chunks: readonly Buffer[]): void {
+    const keep = Math.min(Math.floor(this.maxBytes / CHUNK), chunks.length);
+    if (this.free.length > keep) this.free.length = keep;
     for (const c of chunks) {
       // Only whole pool-sized chunks come back: an oversized one (a huge single string) is left to GC.
-      if (c.buffer.byteLength !== CHUNK || c.byteOffset !== 0 || (this.free.length + 1) * CHUNK > this.maxBytes) continue;
+      if (c.buffer.byteLength !== CHUNK || c.byteOffset !== 0 || this.free.length >= keep) continue;
       this.free.push(Buffer.from(c.buffer, 0, CHUNK));
     }
+  }
+
+  /** The bytes held for the next scrape. */
+  get bytes(): number {
+    return this.free.length * CHUNK;
   }
 }
 
@@ -129,6 +138,40 @@ export class ByteWriter {
       x = Math.floor(x / 10);
     } while (x > 0);
     this.pos += digits;
+  }
+
+  /**
+   * repeat writes again the `n` bytes written at position `from` (counted from the start, as `length`
+   * counts): a line head written for the previous line, say. It copies within the current chunk without
+   * allocating; only a copy whose source or target crosses into another chunk goes through a buffer.
+   * It returns where the copy starts: the position to repeat from next.
+   */
+  repeat(from: number, n: number): number {
+    const start = from - this.total;
+    if (start >= 0 && this.pos + n <= this.buf.length) {
+      this.buf.copyWithin(this.pos, start, start + n);
+      this.pos += n;
+      return this.total + this.pos - n;
+    }
+    const bytes = this.slice(from, n);
+    this.room(n);
+    this.buf.set(bytes, this.pos);
+    this.pos += n;
+    return this.total + this.pos - n;
+  }
+
+  /** slice copies out the `n` bytes written at position `from`, wherever their chunks are. */
+  private slice(from: number, n: number): Buffer {
+    const chunks = this.chunks();
+    let i = chunks.length - 1;
+    let chunkStart = this.total;
+    while (chunkStart > from) chunkStart -= chunks[--i]!.length;
+    const out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    for (let at = from - chunkStart; copied < n; i++, at = 0) {
+      copied += chunks[i]!.copy(out, copied, at, Math.min(chunks[i]!.length, at + n - copied));
+    }
+    return out;
   }
 
   get length(): number {

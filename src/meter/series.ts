@@ -37,8 +37,6 @@ export interface HistogramSeries extends SeriesBase {
   count: number;
   /** One exemplar per bucket slot, the latest. */
   readonly exemplars: (Exemplar | undefined)[];
-  /** The bucket line head as bytes (`name_bucket{a="x",`), filled lazily by the renderer. */
-  head: Uint8Array | undefined;
 }
 
 export type Series = CounterSeries | GaugeSeries | HistogramSeries;
@@ -63,7 +61,6 @@ export function newHistogramSeries(labelValues: readonly string[], bucketCount: 
     sum: 0,
     count: 0,
     exemplars: new Array<Exemplar | undefined>(bucketCount + 1).fill(undefined),
-    head: undefined,
   };
 }
 

@@ -35,18 +35,59 @@ describe('ByteWriter', () => {
     expect(w.chunks().length).toBeGreaterThan(3);
     expect(w.result().toString()).toBe(line.repeat(10_000));
   });
+
+  it('repeats bytes written earlier: within a chunk, from an earlier chunk, and across a chunk boundary', () => {
+    const CHUNK = 256 * 1024;
+    const w = new ByteWriter();
+    const head = Buffer.from('head{a="x",');
+    w.bytes(head);
+    let at = w.repeat(0, head.length);
+    expect(at).toBe(head.length);
+    // Fill to 5 bytes short of the chunk's end: the next copy must start a new chunk.
+    const filler = Buffer.alloc(CHUNK - 2 * head.length - 5, 'f');
+    w.bytes(filler);
+    at = w.repeat(at, head.length);
+    expect(at).toBe(CHUNK - 5);
+    expect(w.chunks()).toHaveLength(2);
+    // Its source was in the first chunk (which ends where the copy starts); now a source that spans the boundary.
+    w.bytes(Buffer.from('|'));
+    const straddle = w.repeat(CHUNK - 10, 12);
+    at = w.repeat(at, head.length);
+    const want = Buffer.concat([head, head, filler, head, Buffer.from('|')]);
+    const all = w.result();
+    expect(all.subarray(0, want.length).equals(want)).toBe(true);
+    expect(straddle).toBe(want.length);
+    expect(all.subarray(straddle, straddle + 12).equals(all.subarray(CHUNK - 10, CHUNK + 2))).toBe(true);
+    expect(all.subarray(at).equals(head)).toBe(true);
+    expect(all.length).toBe(want.length + 12 + head.length);
+  });
 });
 
 describe('ChunkPool', () => {
+  const CHUNK = 256 * 1024;
+  const isOneOf = (x: Buffer, given: Buffer[]) => given.some((g) => g.buffer === x.buffer);
+
   it('hands back given chunks, keeps at most its cap, and refuses chunks it did not make', () => {
-    const pool = new ChunkPool(2 * 256 * 1024);
-    const a = pool.take();
-    const b = pool.take();
-    const c = pool.take();
-    pool.give([a.subarray(0, 10), b, c, Buffer.alloc(100)]);
+    const pool = new ChunkPool(2 * CHUNK);
+    const given = [pool.take(), pool.take(), pool.take()];
+    pool.give([given[0]!.subarray(0, 10), given[1]!, given[2]!, Buffer.alloc(100)]);
+    expect(pool.bytes).toBe(2 * CHUNK);
     const again = [pool.take(), pool.take(), pool.take()];
     // Two came back (the cap); the third is new; the small foreign buffer was never taken in.
-    expect(again.filter((x) => x.buffer === a.buffer || x.buffer === b.buffer || x.buffer === c.buffer)).toHaveLength(2);
-    expect(again.every((x) => x.length === 256 * 1024)).toBe(true);
+    expect(again.filter((x) => isOneOf(x, given))).toHaveLength(2);
+    expect(again.every((x) => x.length === CHUNK)).toBe(true);
+  });
+
+  it('keeps as many chunks as the last scrape used: a big scrape is reused whole, a smaller one shrinks the pool', () => {
+    const pool = new ChunkPool(1024 * CHUNK);
+    const big = Array.from({ length: 400 }, () => pool.take());
+    pool.give(big);
+    expect(pool.bytes).toBe(400 * CHUNK);
+    const again = Array.from({ length: 400 }, () => pool.take());
+    expect(again.every((x) => isOneOf(x, big))).toBe(true);
+    pool.give(again.slice(0, 3));
+    expect(pool.bytes).toBe(3 * CHUNK);
+    pool.give(again.slice(3, 5));
+    expect(pool.bytes).toBe(2 * CHUNK);
   });
 });

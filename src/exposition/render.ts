@@ -70,7 +70,7 @@ function writePairs(w: ByteWriter, names: readonly string[], values: readonly st
  * renderSeries writes one series, piece by piece, caching nothing per series: a cache lives as long as
  * its series (measured: 249 B per counter series after a scrape, 649 B with a cached line head), and
  * building 100k of them in the first scrape after the series appear is a burst of allocations that
- * made the collector pause the event loop (27 ms in the exposition benchmark). A histogram writes its
+ * made the collector pause the event loop for 27 ms. A histogram writes its
  * bucket line head (`name_bucket{a="x",b="y",`) once and copies it within the output for the other
  * bucket lines, and its label pairs likewise for the sum and count lines.
  */

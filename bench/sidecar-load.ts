@@ -1,9 +1,11 @@
 /**
  * Sidecar under load, with autocannon over loopback: events/s for NDJSON batches of 1 000 events and for
  * single-event requests (p50/p99 request latency), and /metrics latency idle and while batch ingest runs
- * at full rate (the scrape must not starve). The sidecar is its own process (one core); bounded in time.
+ * at full rate (the scrape must not starve); then StatsD lines/s over UDP. The sidecar is its own process
+ * (one core); bounded in time.
  */
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -42,23 +44,30 @@ function batch(): string {
   return lines.join('\n') + '\n';
 }
 
-async function startServe(dir: string): Promise<{ ingest: string; metrics: string; stop(): Promise<void> }> {
+async function startServe(dir: string): Promise<{ ingest: string; metrics: string; statsdPort: number; stop(): Promise<void> }> {
   const config = join(dir, 'bench.yaml');
   // The per-client rate limit protects a shared sidecar; a benchmark is the one client on purpose.
   writeFileSync(
     config,
-    'listeners:\n  metrics: { host: 127.0.0.1, port: 0 }\n  ingest: { port: 0 }\nlimits:\n  body_size: 4MiB\n  rate: { per_second: 1000000, burst: 1000000 }\n',
+    [
+      'listeners:\n  metrics: { host: 127.0.0.1, port: 0 }\n  ingest: { port: 0 }',
+      'limits:\n  body_size: 4MiB\n  rate: { per_second: 1000000, burst: 1000000 }',
+      'families:\n  - { name: worker_request_seconds, type: histogram, help: Request time., labels: [stage], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] }',
+      'statsd:\n  enabled: true\n  port: 0\n  mappings:',
+      '    - { match: "scraper.*.items.*", family: scraper_items_created_total, labels: { scraper: "$1", item_type: "$2", source: statsd } }',
+      '    - { match: "request.time", family: worker_request_seconds }',
+    ].join('\n') + '\n',
   );
   const child = spawn(process.execPath, [main, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const urls = await new Promise<{ ingest: string; metrics: string }>((resolve, reject) => {
+  const urls = await new Promise<{ ingest: string; metrics: string; statsdPort: number }>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`serve did not start in 10 s: ${out}`)), 10_000);
     child.stdout!.on('data', (d) => {
       out += d;
-      const m = /metrics on (\S+), ingest on (\S+)\/v1\/events/.exec(out);
+      const m = /metrics on (\S+), ingest on (\S+)\/v1\/events, statsd on \S+:(\d+)\/udp/.exec(out);
       if (m !== null) {
         clearTimeout(timer);
-        resolve({ metrics: m[1]!, ingest: m[2]! });
+        resolve({ metrics: m[1]!, ingest: m[2]!, statsdPort: Number(m[3]) });
       }
     });
     child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
@@ -96,6 +105,43 @@ async function scrapeLatencies(url: string, until: number): Promise<number[]> {
   return out;
 }
 
+/** statsdLines reads how many StatsD lines the sidecar has accepted and refused so far, from its /metrics. */
+async function statsdLines(url: string): Promise<{ accepted: number; rejected: number }> {
+  const text = await (await request(url)).body.text();
+  const read = (outcome: string) => Number(new RegExp(`^pipemeter_ingest_events_total\\{source="statsd",outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { accepted: read('accepted'), rejected: read('rejected') };
+}
+
+/**
+ * statsdBlast sends datagrams of 20 lines (a scraper counter and a DogStatsD-tagged timer, as instrumented
+ * workers send them) as fast as this process can for `seconds`, keeping a bounded number in flight.
+ */
+async function statsdBlast(port: number, seconds: number): Promise<{ lines: number; datagrams: number }> {
+  const socket = createSocket('udp4');
+  const lines: string[] = [];
+  for (let i = 0; i < 20; i++) lines.push(i % 2 === 0 ? `scraper.site${i}.items.track:1|c` : `request.time:${i * 17}|ms|#stage:embedding`);
+  const payload = Buffer.from(lines.join('\n'));
+  const until = performance.now() + seconds * 1000;
+  let datagrams = 0;
+  let inFlight = 0;
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (inFlight < 64 && performance.now() < until) {
+        inFlight++;
+        datagrams++;
+        socket.send(payload, port, '127.0.0.1', () => {
+          inFlight--;
+          if (inFlight === 0 && performance.now() >= until) resolve();
+          else if (inFlight < 32) pump();
+        });
+      }
+    };
+    pump();
+  });
+  socket.close();
+  return { lines: datagrams * 20, datagrams };
+}
+
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
 const dir = mkdtempSync(join(tmpdir(), 'pipemeter-load-'));
@@ -118,6 +164,20 @@ try {
     duration: SECONDS,
     requests: [{ method: 'POST', path: '/v1/events', headers: { 'content-type': 'application/json' }, body: '{"type":"item_created","scraper":"beatport","item_type":"track","source":"www.beatport.com"}' }],
   });
+  const before = await statsdLines(serve.metrics);
+  const t0 = performance.now();
+  const blast = await statsdBlast(serve.statsdPort, SECONDS);
+  // Datagrams still in the socket buffer are read after the sender stops: wait until the count settles.
+  let after = await statsdLines(serve.metrics);
+  for (let settled = 0; settled < 3; ) {
+    await new Promise((r) => setTimeout(r, 200));
+    const next = await statsdLines(serve.metrics);
+    settled = next.accepted === after.accepted ? settled + 1 : 0;
+    after = next;
+  }
+  const statsdSeconds = (performance.now() - t0) / 1000 - 0.6;
+  const statsdAccepted = after.accepted - before.accepted;
+  const statsdRejected = after.rejected - before.rejected;
   const batchEvents = (batches['2xx'] * BATCH) / (batches.duration || SECONDS);
   const singleEvents = single['2xx'] / (single.duration || SECONDS);
   const report = `# Sidecar load benchmark
@@ -135,6 +195,16 @@ Scrape of /metrics (${loaded.length} scrapes under load, ${idle.length} idle), e
 |---|---|---|---|
 | idle | ${fmt(median(idle))} ms | ${fmt(pct(idle, 0.99))} ms | ${fmt(Math.max(...idle))} ms |
 | while batches ingest at full rate | ${fmt(median(loaded))} ms | ${fmt(pct(loaded, 0.99))} ms | ${fmt(Math.max(...loaded))} ms |
+
+StatsD over UDP (${SECONDS} s; datagrams of 20 lines, half counters, half DogStatsD-tagged timers, sent by this process as
+fast as it can, 64 in flight; the sidecar's socket buffer is 8 MiB). Lines the sender offers beyond what the sidecar reads
+are dropped by the kernel when the socket buffer is full; UDP gives no back-pressure, and no sidecar self-metric can see
+those (watch the host's \`node_netstat_Udp_RcvbufErrors\`). statsd_exporter is not measured beside it: it is not
+packaged for this machine's Debian, and neither its sources nor Go modules can be fetched here.
+
+| lines sent | lines the sidecar accepted | refused | lost before the sidecar read them | accepted lines/s |
+|---|---|---|---|---|
+| ${fmt(blast.lines)} | ${fmt(statsdAccepted)} | ${statsdRejected < 10 ? String(statsdRejected) : fmt(statsdRejected)} | ${fmt(blast.lines - statsdAccepted - statsdRejected)} | ${fmt(statsdAccepted / statsdSeconds)} |
 `;
   process.stdout.write(report);
   if (process.argv.includes('--write')) writeFileSync(new URL('../../bench/results/sidecar-load.md', import.meta.url), report);

@@ -180,8 +180,8 @@ const inlineSecretHint: Record<string, string> = {
   password: 'secrets are read from files only; put the password in a file (mode 0600) and set password_file',
 };
 
-/** Collects problems with their position while the document is walked. */
-class Problems {
+/** Collects problems with their position while the document is walked; the deploy settings loader shares it. */
+export class Problems {
   readonly list: string[] = [];
   constructor(
     private readonly file: string,

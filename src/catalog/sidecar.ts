@@ -57,4 +57,11 @@ export const jobsOutOfOrder = counter({
   values: { kind: jobAnomalies },
 });
 
-export const sidecarFamilies = [ingestEvents, ingestRejected, webhookDuplicates, jobsTracked, jobsEvicted, jobsOutOfOrder] as const;
+export const statsdDatagramsDropped = counter({
+  name: 'pipemeter_statsd_datagrams_dropped_total',
+  help: 'StatsD datagrams the kernel dropped before the sidecar read them, because the socket receive buffer was full (Linux: the socket\'s drops in /proc/net/udp).',
+  labels: [],
+  domain: 'sidecar',
+});
+
+export const sidecarFamilies = [ingestEvents, ingestRejected, webhookDuplicates, jobsTracked, jobsEvicted, jobsOutOfOrder, statsdDatagramsDropped] as const;

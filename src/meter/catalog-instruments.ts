@@ -37,6 +37,7 @@ export function catalogInstruments(m: Make) {
     jobsTracked: m.gauge(cat.jobsTracked),
     jobsEvicted: m.counter(cat.jobsEvicted),
     jobsOutOfOrder: m.counter(cat.jobsOutOfOrder),
+    statsdDatagramsDropped: m.counter(cat.statsdDatagramsDropped),
     probeSuccess: m.gauge(cat.probeSuccess),
     probeDuration: m.gauge(cat.probeDuration),
     queueDepth: m.gauge(cat.queueDepth),

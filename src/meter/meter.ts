@@ -178,8 +178,9 @@ export class MeterCore {
     // a small meter-wide cap must not fold them, or the overflow counter would overflow into itself.
     const cap = def.domain === 'self' ? Infinity : (o?.maxSeries ?? maxSeries ?? this.maxSeries);
     const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets }, this.ctx);
-    // A family without labels has exactly one series: it starts at 0.
-    if (def.labels.length === 0) family.seriesFor([], true);
+    // A family without labels has exactly one series: it starts at 0. A sidecar family is started by the
+    // sidecar part that writes it, so a library meter never shows it.
+    if (def.labels.length === 0 && def.domain !== 'sidecar') family.seriesFor([], true);
     this.families.set(def.name, { family: family as MetricFamily, owner });
     // During construction the catalog's own families are started once the overflow counter exists.
     if (this.catalog !== undefined) this.startOverflowAtZero(def);

@@ -48,6 +48,8 @@ export interface Sidecar {
   sweep(): void;
   /** handleStatsdPacket ingests one StatsD datagram; undefined unless statsd.enabled (the CLI opens the UDP socket). */
   readonly handleStatsdPacket?: (buf: Buffer) => void;
+  /** recordStatsdKernelDrops takes the StatsD socket's kernel drop count (cumulative); undefined unless statsd.enabled. */
+  readonly recordStatsdKernelDrops?: (total: number) => void;
   /** The broker pollers, started by start() and stopped by stop(). */
   readonly brokers: readonly BrokerPoller[];
 }
@@ -212,6 +214,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     metricsApp,
     ingestApp,
     handleStatsdPacket: statsd === undefined ? undefined : (buf: Buffer) => statsd.handlePacket(buf),
+    recordStatsdKernelDrops: statsd === undefined ? undefined : (total: number) => statsd.recordKernelDrops(total),
     brokers,
     get ready() {
       return ready;

@@ -169,6 +169,36 @@ interface Compiled {
 
 type Resolved = { m: Compiled; match: RegExpExecArray } | undefined;
 
+/**
+ * udpSocketDrops reads the kernel's drop count of the UDP socket bound to `port` from the text of
+ * /proc/net/udp (or udp6): the last column of its line. `address` narrows an IPv4 match to the bound
+ * address (`0100007F` is 127.0.0.1); undefined when no line, or more than one, matches.
+ */
+export function udpSocketDrops(procNetUdp: string, port: number, address?: string): number | undefined {
+  let found: number | undefined;
+  let matches = 0;
+  for (const line of procNetUdp.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 13) continue;
+    const [addr, p] = cols[1]!.split(':');
+    if (p === undefined || parseInt(p, 16) !== port || (address !== undefined && addr !== address)) continue;
+    const drops = Number(cols[cols.length - 1]);
+    if (!Number.isSafeInteger(drops)) continue;
+    found = drops;
+    matches++;
+  }
+  return matches === 1 ? found : undefined;
+}
+
+/** procNetAddress writes an IPv4 address as /proc/net/udp does: four bytes, hex, in host (little-endian) order. */
+export function procNetAddress(ipv4: string): string {
+  return ipv4
+    .split('.')
+    .reverse()
+    .map((b) => Number(b).toString(16).toUpperCase().padStart(2, '0'))
+    .join('');
+}
+
 /** StatsdIngest turns datagrams into recordings; every line is counted, accepted or rejected with a reason. */
 export class StatsdIngest {
   private readonly mappings: Compiled[];
@@ -177,6 +207,8 @@ export class StatsdIngest {
   private readonly rejectedLines;
   private readonly logger: (m: string) => void;
   private readonly logged = new Set<string>();
+  /** The socket's kernel drop count at the last reading. */
+  private kernelDrops = 0;
 
   constructor(
     private readonly config: StatsdConfig,
@@ -200,6 +232,17 @@ export class StatsdIngest {
         closed: family.labelNames.map((l) => family.def.values?.[l]),
       };
     });
+  }
+
+  /**
+   * recordKernelDrops takes the socket's drop count as the kernel reports it (cumulative for the
+   * socket's life) and adds what is new to pipemeter_statsd_datagrams_dropped_total.
+   */
+  recordKernelDrops(total: number): void {
+    const counter = this.meter.catalog.statsdDatagramsDropped;
+    if (total > this.kernelDrops) counter.inc({}, total - this.kernelDrops);
+    else counter.inc({}, 0);
+    this.kernelDrops = Math.max(this.kernelDrops, total);
   }
 
   /** The families mappings write: what the StatsD series TTL sweeps. */

@@ -1,9 +1,10 @@
 /** StatsD ingest: the line parser, the mapping section of the config, recordings in bounded families, and the UDP socket of `serve`. */
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { startSidecar } from '../../src/cli/commands/serve.js';
 import { loadConfig } from '../../src/sidecar/config.js';
-import { globToRegExp, parseStatsdLine } from '../../src/sidecar/statsd.js';
+import { globToRegExp, parseStatsdLine, procNetAddress, udpSocketDrops } from '../../src/sidecar/statsd.js';
 import { lintedExpositions } from '../helpers/exposition.js';
 import { makeSidecar, sampleLines } from './fixtures.js';
 
@@ -227,6 +228,78 @@ describe('pipemeter serve with statsd enabled', () => {
         line = sampleLines(await running.meter.render('text'), 'worker_cache_hits_total{cache="udp"}');
       }
       expect(line).toEqual(['worker_cache_hits_total{cache="udp"} 5']);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
+describe('datagrams the kernel drops', () => {
+  // Two sockets as /proc/net/udp lists them (127.0.0.1:47270 with 197 drops, 0.0.0.0:32873), then udp6's ::1:60194.
+  const udp = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+ 1643: 0100007F:B8A6 00000000:0000 07 00000000:00001B00 00:00000000 00000000     0        0 486034 2 00000000f7084bae 197
+ 3630: 00000000:8069 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 486035 2 00000000767d314c 0
+`;
+  const udp6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+14567: 00000000000000000000000001000000:EB22 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 485190 2 000000008e591abc 12
+`;
+
+  it('reads the drop count of the socket bound to a port, and only when exactly one socket matches', () => {
+    expect(procNetAddress('127.0.0.1')).toBe('0100007F');
+    expect(procNetAddress('0.0.0.0')).toBe('00000000');
+    expect(udpSocketDrops(udp, 47270, '0100007F')).toBe(197);
+    expect(udpSocketDrops(udp, 47270, '00000000')).toBeUndefined();
+    expect(udpSocketDrops(udp, 32873)).toBe(0);
+    expect(udpSocketDrops(udp, 9125)).toBeUndefined();
+    expect(udpSocketDrops(udp6, 60194)).toBe(12);
+    expect(udpSocketDrops(udp + udp.split('\n')[1] + '\n', 47270)).toBeUndefined();
+  });
+
+  it('adds only what is new to the counter, which never goes down', () => {
+    const t = makeSidecar(CONFIG);
+    const read = () => t.sidecar.meter.catalog.statsdDatagramsDropped.labels({}).value;
+    t.sidecar.recordStatsdKernelDrops!(0);
+    expect(read()).toBe(0);
+    t.sidecar.recordStatsdKernelDrops!(7);
+    t.sidecar.recordStatsdKernelDrops!(7);
+    t.sidecar.recordStatsdKernelDrops!(10);
+    expect(read()).toBe(10);
+    t.sidecar.recordStatsdKernelDrops!(3);
+    expect(read()).toBe(10);
+  });
+
+  it.runIf(process.platform === 'linux')('counts what a full receive buffer dropped: accepted lines plus dropped datagrams are all that were sent', async () => {
+    const config = loadConfig(CONFIG, 'statsd.yaml');
+    const running = await startSidecar(config, { metricsPort: 0, ingestPort: 0, statsdPort: 0, drainMs: 100, kernelDropsEveryMs: 50, deps: { logger: () => {} } });
+    try {
+      const port = Number(running.statsdAddress!.split(':')[1]);
+      // Another process sends 20 000 one-line datagrams of ~1 KB (20 MB, more than any receive buffer holds)
+      // while this one's event loop is blocked, so the kernel must drop some.
+      const sent = 20_000;
+      const sender = spawn(process.execPath, [
+        '-e',
+        `const s = require('node:dgram').createSocket('udp4'); const pad = ',pad:' + 'x'.repeat(1000);
+         let done = 0, failed = 0;
+         for (let i = 0; i < ${sent}; i++) s.send('cache.udp.hit:1|c|#' + pad.slice(1), ${port}, '127.0.0.1', (e) => { if (e) failed++; if (++done === ${sent}) { console.log(failed); s.close(); } });`,
+      ]);
+      let out = '';
+      sender.stdout.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => sender.on('exit', r));
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+      expect(await exited).toBe(0);
+      expect(out.trim()).toBe('0');
+      const counts = async () => {
+        const text = await running.meter.render('text');
+        const one = (prefix: string) => Number(sampleLines(text, prefix)[0]?.split(' ')[1] ?? NaN);
+        return { accepted: one('pipemeter_ingest_events_total{source="statsd",outcome="accepted"}'), dropped: one('pipemeter_statsd_datagrams_dropped_total') };
+      };
+      let c = await counts();
+      for (let i = 0; i < 100 && c.accepted + c.dropped !== sent; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        c = await counts();
+      }
+      expect(c.dropped).toBeGreaterThan(0);
+      expect(c.accepted + c.dropped).toBe(sent);
     } finally {
       await running.close();
     }

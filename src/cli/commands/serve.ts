@@ -1,6 +1,7 @@
 /** `pipemeter serve`: runs the sidecar on its two listeners until SIGTERM/SIGINT, then drains, snapshots and exits 0. */
 import { type Socket, createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
@@ -9,6 +10,7 @@ import { PipemeterError } from '../../meter/errors.js';
 import { type SidecarConfig, loadConfig, resolvePaths } from '../../sidecar/config.js';
 import { DEFAULT_CONFIG_YAML } from '../../sidecar/default-config.js';
 import { type Sidecar, type SidecarDeps, createSidecar } from '../../sidecar/sidecar.js';
+import { procNetAddress, udpSocketDrops } from '../../sidecar/statsd.js';
 import { type Command, UsageError } from '../command.js';
 
 export interface StartSidecarOptions {
@@ -22,6 +24,8 @@ export interface StartSidecarOptions {
   deps?: SidecarDeps;
   /** How long close() waits for in-flight requests before cutting connections; default 10 s. */
   drainMs?: number;
+  /** How often the StatsD socket's kernel drop count is read (Linux); default 5 s. */
+  kernelDropsEveryMs?: number;
 }
 
 export interface RunningSidecar {
@@ -69,6 +73,31 @@ async function bindStatsd(sidecar: Sidecar, host: string, port: number): Promise
   // A UDP socket reports ICMP errors; none of them is a reason to stop ingesting.
   socket.on('error', () => {});
   return socket;
+}
+
+/**
+ * watchKernelDrops reads the StatsD socket's drop count from /proc/net/udp (Linux) every few seconds,
+ * so datagrams the kernel dropped on a full receive buffer are counted, not lost silently. Elsewhere,
+ * or where the file cannot be read, it does nothing. Returns a stop function.
+ */
+function watchKernelDrops(sidecar: Sidecar, socket: Socket, everyMs: number): () => void {
+  const record = sidecar.recordStatsdKernelDrops;
+  if (record === undefined || process.platform !== 'linux') return () => {};
+  const { port, family, address: bound } = socket.address();
+  const file = family === 'IPv6' ? '/proc/net/udp6' : '/proc/net/udp';
+  const address = family === 'IPv4' ? procNetAddress(bound) : undefined;
+  const read = () =>
+    readFile(file, 'utf8').then(
+      (text) => {
+        const drops = udpSocketDrops(text, port, address);
+        if (drops !== undefined) record(drops);
+      },
+      () => {},
+    );
+  void read();
+  const timer = setInterval(read, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 function closeSocket(socket: Socket | undefined): Promise<void> {
@@ -136,6 +165,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
     const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics');
     const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest');
     if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port);
+    const stopDrops = udp === undefined ? () => {} : watchKernelDrops(sidecar, udp, opts.kernelDropsEveryMs ?? 5000);
     await sidecar.start();
     let closing: Promise<void> | undefined;
     return {
@@ -147,6 +177,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
       close: () =>
         (closing ??= (async () => {
           // Ingest first: no event accepted after this point is lost from the final snapshot.
+          stopDrops();
           await closeSocket(udp);
           await drain(ingest, drainMs);
           await sidecar.stop();

@@ -36,6 +36,7 @@ export { generateAll } from './deploy/index.js';
 export type { GeneratedFile } from './deploy/index.js';
 export { defaults as deployDefaults } from './deploy/settings.js';
 export type { Settings as DeploySettings } from './deploy/settings.js';
+export { loadSettings as loadDeploySettings } from './deploy/settings-file.js';
 export { parseStatsdLine, statsdRejectReasons } from './sidecar/statsd.js';
 export type { StatsdConfig, StatsdMappingConfig, StatsdSample } from './sidecar/statsd.js';
 export type { BrokerConfig } from './sidecar/config.js';

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PipemeterError } from '../../src/meter/errors.js';
 import { differsFromDefaults, loadSettings, matchesPath, ruleAt, rulePatterns } from '../../src/deploy/settings-file.js';
 import { defaults } from '../../src/deploy/settings.js';
+import { deployDefaults, generateAll, loadDeploySettings } from '../../src/index.js';
 
 /** problemsOf returns the problem lines of a settings file that must be refused (one E_SETTINGS error listing them). */
 function problemsOf(yaml: string): string[] {
@@ -69,6 +70,13 @@ describe('loadSettings: merging over the defaults', () => {
     const s = loadSettings(yaml, 'f.yaml');
     expect(s).toEqual(defaults);
     expect(differsFromDefaults(s)).toBe(false);
+  });
+
+  it('is public as loadDeploySettings, and its result feeds generateAll', () => {
+    const s = loadDeploySettings('alertmanager:\n  channels: { warning: "#ops-tickets" }\n', 'f.yaml');
+    expect({ ...s, alertmanager: deployDefaults.alertmanager }).toEqual(deployDefaults);
+    const am = generateAll(s).find((f) => f.path === 'deploy/alertmanager/alertmanager.yml')?.content;
+    expect(am).toContain('channel: "#ops-tickets"');
   });
 
   it('differsFromDefaults sees a change deep in a list', () => {

@@ -4,6 +4,7 @@ import { PipemeterError } from '../../src/meter/errors.js';
 import { differsFromDefaults, loadSettings, matchesPath, ruleAt, rulePatterns } from '../../src/deploy/settings-file.js';
 import { defaults } from '../../src/deploy/settings.js';
 import { deployDefaults, generateAll, loadDeploySettings } from '../../src/index.js';
+import { readCommitted } from './helpers.js';
 
 /** problemsOf returns the problem lines of a settings file that must be refused (one E_SETTINGS error listing them). */
 function problemsOf(yaml: string): string[] {
@@ -189,5 +190,34 @@ describe('the rule table', () => {
     const durations = leaves(defaults).filter(([, v]) => typeof v === 'string' && /^\d+[smhdw]$/.test(v));
     expect(durations.length).toBeGreaterThan(20);
     for (const [path, value] of durations) expect(ruleAt(path, value).ok('5 minutes'), path).toBe(false);
+  });
+});
+
+describe('docs/operations.md, as written', () => {
+  const doc = readCommitted('docs/operations.md');
+  const blocks = (lang: string) => [...doc.matchAll(new RegExp(`\`\`\`${lang}\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1]!);
+  const [fast, production] = blocks('yaml');
+
+  it('the fast settings load: seconds instead of minutes', () => {
+    const s = loadSettings(fast!, 'fast.yaml');
+    expect([s.scrapeInterval, s.evaluationInterval, s.probeFailing.for, s.alertmanager.groupWait]).toEqual(['5s', '5s', '30s', '5s']);
+  });
+
+  it('the production settings are config/deploy-settings.example.yaml without the comments', () => {
+    const example = readCommitted('config/deploy-settings.example.yaml');
+    expect(loadSettings(production!, 'ops/deploy-settings.yaml')).toEqual(loadSettings(example, 'example.yaml'));
+  });
+
+  it('the error output shown is what the two mistakes it names give', () => {
+    const bad = production!.replace('alertmanager:', 'alertmanger:').replace('maxSeconds: 900', 'maxSeconds: -1');
+    const err = (() => {
+      try {
+        loadSettings(bad, 'ops/deploy-settings.yaml');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(PipemeterError);
+    expect(blocks('text')).toContain(`pipemeter generate: ${(err as Error).message}\n`);
   });
 });

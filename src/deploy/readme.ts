@@ -10,7 +10,9 @@ export function deployReadme(s: Settings): string {
 
 Generated from the metric catalog and the deploy settings (\`src/deploy/settings.ts\`); do not edit
 by hand: change the generator, run \`npm run build && npm run generate\`, commit. \`npm test\` fails when a
-file here differs from what the generators produce.
+file here differs from what the generators produce. For your own targets, Slack channels and thresholds, put
+only what you change in a YAML file and run \`pipemeter generate --settings FILE --out DIR\`
+(\`config/deploy-settings.example.yaml\`, docs/operations.md).
 
 | Path | What it is |
 | --- | --- |

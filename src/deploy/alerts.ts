@@ -1,5 +1,7 @@
 /** Alerting rules, written once by label (never per scraper), each with the runbook text docs/runbooks.md is made of. */
 import {
+  ingestEvents,
+  ingestRejected,
   pipelineJobFailures,
   pipelineJobsFinished,
   pipelineJobsInProgress,
@@ -12,6 +14,8 @@ import {
   scraperLastSuccess,
   scraperRuns,
   scraperSchemaErrors,
+  seriesOverflow,
+  statsdDatagramsDropped,
 } from '../catalog/index.js';
 import { DENOMINATOR_FLOOR, histogramQuantile, oneOf, quantileTag, ratio, selector, sumBy } from './promql.js';
 import { type AlertingRule, type RuleGroup, sloErrorRatioRecord } from './rules.js';
@@ -26,7 +30,7 @@ export interface Runbook {
 }
 
 export interface AlertDef {
-  group: 'scraper' | 'targets' | 'pipeline' | 'slo';
+  group: 'scraper' | 'targets' | 'pipeline' | 'slo' | 'self';
   rule: AlertingRule;
   runbook: Runbook;
 }
@@ -391,14 +395,97 @@ function sloAlerts(s: Settings): Draft[] {
   ];
 }
 
+/** Alerts on pipemeter itself: every one reads a self-metric that counts data folded, refused or lost. */
+function selfAlerts(s: Settings): Draft[] {
+  const { seriesOverflow: overflow, ingestRejected: rejected, statsdDropped: dropped } = s.self;
+  const events = (outcome?: string) => selector(ingestEvents.name, outcome === undefined ? {} : { outcome });
+  return [
+    {
+      group: 'self',
+      alert: 'PipemeterSeriesOverflow',
+      expr: `${sumBy(['job', 'instance', 'metric'], `increase(${seriesOverflow.name}[${overflow.window}])`)} > 0`,
+      knobs: overflow,
+      summary: 'A metric family is past its series cap.',
+      description:
+        `{{ $labels.metric }} on {{ $labels.instance }} (job {{ $labels.job }}) is at its series cap: ` +
+        `{{ $value | humanize }} recordings folded into its __overflow__ series over the last ${overflow.window}.`,
+      runbook: {
+        meaning:
+          'The family reached its series cap (`maxSeries`, default 10 000), so recordings with new label sets go to one ' +
+          '`__overflow__` series: totals stay right, but the breakdown by label is lost for them. Usually a label took ' +
+          'unbounded values (an id, a URL, a user name).',
+        look: [
+          `sum by (metric) (increase(${seriesOverflow.name}[1h]))`,
+          'count({__name__="<metric>"})',
+          'topk(10, count by (<label>) ({__name__="<metric>"}))',
+        ],
+        fix: [
+          'Run `pipemeter check <target>`: it names labels with id-like values and the families with the most series.',
+          'Drop or bound the label (a host, not a URL; a status class, not a message). Raise `maxSeries` only for a label that is bounded but large.',
+        ],
+      },
+    },
+    {
+      group: 'self',
+      alert: 'PipemeterIngestRejected',
+      expr:
+        `${sumBy(['job', 'instance', 'source'], `rate(${events('rejected')}[${rejected.window}])`)} / ` +
+        `clamp_min(${sumBy(['job', 'instance', 'source'], `rate(${events()}[${rejected.window}])`)}, ${DENOMINATOR_FLOOR}) > ${rejected.maxRatio}`,
+      knobs: rejected,
+      summary: 'The sidecar refuses many of the events sent to it.',
+      description:
+        `{{ $value | humanizePercentage }} of the {{ $labels.source }} events sent to {{ $labels.instance }} were refused ` +
+        `over the last ${rejected.window} (threshold ${pct(rejected.maxRatio)}).`,
+      runbook: {
+        meaning:
+          `More than ${pct(rejected.maxRatio)} of the events a source (http, firecrawl, statsd) sent were refused and not recorded: ` +
+          'a sender writes events the sidecar cannot apply (an unknown scraper or pipeline, a missing field, a label past its limits).',
+        look: [
+          `sum by (source, reason) (rate(${ingestRejected.name}{instance="<instance>"}[${rejected.window}]))`,
+          `sum by (source, outcome) (rate(${ingestEvents.name}{instance="<instance>"}[${rejected.window}]))`,
+        ],
+        fix: [
+          'The reason label names the fault; the sidecar logs the first refusal of each reason with the field and the fix.',
+          'Fix the sender, or declare the scraper, pipeline or family in the sidecar config if it is new.',
+        ],
+      },
+    },
+    {
+      group: 'self',
+      alert: 'PipemeterStatsdDatagramsDropped',
+      expr: `${sumBy(['job', 'instance'], `increase(${statsdDatagramsDropped.name}[${dropped.window}])`)} > 0`,
+      knobs: dropped,
+      summary: 'The kernel drops StatsD datagrams before the sidecar reads them.',
+      description:
+        `{{ $labels.instance }} (job {{ $labels.job }}) lost {{ $value | humanize }} StatsD datagrams ` +
+        `to a full socket receive buffer over the last ${dropped.window}.`,
+      runbook: {
+        meaning:
+          'StatsD senders sent faster than the sidecar read: the socket receive buffer filled and the kernel dropped whole ' +
+          'datagrams. Their lines were never seen, so counters read low.',
+        look: [
+          `rate(${statsdDatagramsDropped.name}[5m])`,
+          `rate(${ingestEvents.name}{source="statsd"}[5m])`,
+          'rate(process_cpu_seconds_total{job="<job>"}[5m])',
+        ],
+        fix: [
+          'A sidecar at one full core cannot read faster: run one sidecar per host (or per busy service) instead of one for many.',
+          'For bursts, raise the kernel cap on the receive buffer (`sysctl net.core.rmem_max=8388608`; the sidecar asks for 8 MiB).',
+          'Sample high-rate timers on the client (`|@0.1`), which the sidecar scales back up.',
+        ],
+      },
+    },
+  ];
+}
+
 /** alertDefs returns every alert with its runbook, in a stable order. */
 export function alertDefs(s: Settings): AlertDef[] {
-  return [...scraperAlerts(s), ...targetAlerts(s), ...pipelineAlerts(s), ...sloAlerts(s)].map((d) => build(s, d));
+  return [...scraperAlerts(s), ...targetAlerts(s), ...pipelineAlerts(s), ...sloAlerts(s), ...selfAlerts(s)].map((d) => build(s, d));
 }
 
 /** alertRuleGroups groups the alerts as they are written to the rules file. */
 export function alertRuleGroups(s: Settings): RuleGroup<AlertingRule>[] {
   const defs = alertDefs(s);
-  const groups: AlertDef['group'][] = ['scraper', 'targets', 'pipeline', 'slo'];
+  const groups: AlertDef['group'][] = ['scraper', 'targets', 'pipeline', 'slo', 'self'];
   return groups.map((g) => ({ name: `pipemeter-${g}-alerts`, rules: defs.filter((d) => d.group === g).map((d) => d.rule) }));
 }

@@ -11,6 +11,7 @@ import {
   pipelineQueueWait,
   pipelineRealtimeFactor,
   pipelineStageDuration,
+  ingestEvents,
   instrumentationErrors,
   scraperItemsCreated,
   scraperLastSuccess,
@@ -18,6 +19,7 @@ import {
   scraperRuns,
   scraperSchemaErrors,
   seriesOverflow,
+  statsdDatagramsDropped,
 } from '../catalog/index.js';
 import { runbookAnchor } from './alerts.js';
 import { dashboardUids } from './grafana-ids.js';
@@ -310,14 +312,19 @@ function fleet(s: Settings): Dashboard {
       alerts: ['PipelineJobsStuck', 'PipelineQueueBacklog'],
     },
     {
-      title: 'Instrumentation errors and overflow',
-      description: 'Recording calls pipemeter ignored, and recordings folded into overflow series; both should be zero.',
+      title: 'Data pipemeter ignored, folded, refused or lost',
+      description:
+        'Recording calls pipemeter ignored, recordings folded into overflow series, events the sidecar refused and StatsD ' +
+        'datagrams the kernel dropped; all should be zero.',
       unit: 'cps',
       wide: true,
       targets: [
         { expr: `sum by (job, reason) (rate(${instrumentationErrors.name}{job=~"$job"}[${RI}]))`, legend: '{{job}} {{reason}}' },
         { expr: `sum by (job, metric) (rate(${seriesOverflow.name}{job=~"$job"}[${RI}]))`, legend: '{{job}} overflow {{metric}}' },
+        { expr: `sum by (job, source) (rate(${selector(ingestEvents.name, { job: '~$job', outcome: 'rejected' })}[${RI}]))`, legend: '{{job}} {{source}} refused' },
+        { expr: `sum by (job) (rate(${statsdDatagramsDropped.name}{job=~"$job"}[${RI}]))`, legend: '{{job}} statsd dropped' },
       ],
+      alerts: ['PipemeterSeriesOverflow', 'PipemeterIngestRejected', 'PipemeterStatsdDatagramsDropped'],
     },
   ]);
 }

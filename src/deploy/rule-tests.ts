@@ -438,6 +438,89 @@ export const sloCases: AlertCase[] = [
   },
 ];
 
+const selfSeries = (name: string, labels: string, values: string) => ({
+  series: `${name}{job="pipemeter",instance="pipemeter:9464"${labels === '' ? '' : ',' + labels}}`,
+  values,
+});
+const events = (source: string, outcome: string, values: string) =>
+  selfSeries('pipemeter_ingest_events_total', `source="${source}",outcome="${outcome}"`, values);
+
+/** pipemeter's own alerts: data folded past a series cap, events refused, datagrams the kernel dropped. */
+export const selfCases: AlertCase[] = [
+  {
+    name: 'a family folding recordings for 5m fires; one that folded once, long ago, stays quiet',
+    alert: 'PipemeterSeriesOverflow',
+    series: [
+      // One more folded recording a minute from minute 12: the window [10m, 25m] holds 0 to 14.
+      selfSeries('pipemeter_series_overflow_total', 'metric="scraper_items_created_total"', '0x10 0+1x20'),
+      selfSeries('pipemeter_series_overflow_total', 'metric="pipeline_items_total"', '3x30'),
+    ],
+    evalTime: '25m',
+    expect: [
+      {
+        labels: { job: 'pipemeter', instance: 'pipemeter:9464', metric: 'scraper_items_created_total', severity: 'warning' },
+        description: 'scraper_items_created_total on pipemeter:9464 (job pipemeter) is at its series cap: 14 recordings folded into its __overflow__ series over the last 15m.',
+      },
+    ],
+  },
+  {
+    name: 'an overflow that stopped 20m ago stays quiet',
+    alert: 'PipemeterSeriesOverflow',
+    series: [selfSeries('pipemeter_series_overflow_total', 'metric="scraper_items_created_total"', '0+1x10 10x30')],
+    evalTime: '30m',
+    expect: [],
+  },
+  {
+    name: '10 % of http events refused for 15m fires; statsd with none refused stays quiet',
+    alert: 'PipemeterIngestRejected',
+    series: [
+      events('http', 'accepted', '0+90x30'),
+      events('http', 'rejected', '0+10x30'),
+      events('statsd', 'accepted', '0+100x30'),
+      events('statsd', 'rejected', '0x30'),
+    ],
+    evalTime: '20m',
+    expect: [
+      {
+        labels: { job: 'pipemeter', instance: 'pipemeter:9464', source: 'http', severity: 'warning' },
+        description: '10% of the http events sent to pipemeter:9464 were refused over the last 15m (threshold 1%).',
+      },
+    ],
+  },
+  {
+    name: '0.5 % refused stays quiet, and a sidecar that receives nothing stays quiet',
+    alert: 'PipemeterIngestRejected',
+    series: [
+      events('http', 'accepted', '0+199x30'),
+      events('http', 'rejected', '0+1x30'),
+      events('firecrawl', 'accepted', '0x30'),
+      events('firecrawl', 'rejected', '0x30'),
+    ],
+    evalTime: '20m',
+    expect: [],
+  },
+  {
+    name: 'a burst of dropped datagrams fires after 1m',
+    alert: 'PipemeterStatsdDatagramsDropped',
+    // 1400 dropped at minute 21; the window [10m, 25m] starts and ends on samples, so nothing is extrapolated.
+    series: [selfSeries('pipemeter_statsd_datagrams_dropped_total', '', '0x20 1400x20')],
+    evalTime: '25m',
+    expect: [
+      {
+        labels: { job: 'pipemeter', instance: 'pipemeter:9464', severity: 'warning' },
+        description: 'pipemeter:9464 (job pipemeter) lost 1.4k StatsD datagrams to a full socket receive buffer over the last 15m.',
+      },
+    ],
+  },
+  {
+    name: 'no drops in the window stays quiet, even with drops an hour ago',
+    alert: 'PipemeterStatsdDatagramsDropped',
+    series: [selfSeries('pipemeter_statsd_datagrams_dropped_total', '', '0x10 40x80')],
+    evalTime: '80m',
+    expect: [],
+  },
+];
+
 /** Recording rules: quantiles from known bucket counts, throughput per day, guarded ratios. */
 export const recordCases: RecordCase[] = [
   {
@@ -536,6 +619,7 @@ export function ruleTestFiles(s: Settings): { name: string; content: string }[] 
     { name: 'target-alerts.yaml', content: file(alertTests(rules, targetCases)) },
     { name: 'pipeline-alerts.yaml', content: file(alertTests(rules, pipelineCases)) },
     { name: 'slo-alerts.yaml', content: file(alertTests(rules, sloCases)) },
+    { name: 'self-alerts.yaml', content: file(alertTests(rules, selfCases)) },
     // 5m steps: the per-day case needs a day of data, and the recorded values only need aligned steps.
     { name: 'recording-rules.yaml', content: file(recordTests(recordCases), '5m') },
   ];

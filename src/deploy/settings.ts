@@ -52,6 +52,12 @@ export interface Settings {
     jobsStuck: AlertKnobs & { window: Duration };
     realtimeFactor: AlertKnobs & { quantile: number; window: Duration; max: number };
   };
+  /** pipemeter watching itself: data it had to fold, refuse or lose, which it counts but cannot fix. */
+  self: {
+    seriesOverflow: AlertKnobs & { window: Duration };
+    ingestRejected: AlertKnobs & { window: Duration; maxRatio: number };
+    statsdDropped: AlertKnobs & { window: Duration };
+  };
   /** Job-success SLO, alerted with the SRE workbook's multiwindow multi-burn-rate windows. */
   slo: {
     /** Target fraction of counted jobs that complete, e.g. 0.99. */
@@ -140,6 +146,14 @@ export const defaults: Settings = {
     jobsStuck: { window: '1h', for: '15m', severity: 'warning' },
     // 30 m: RTF is observed once per finished job, so the 1 h quantile moves slowly.
     realtimeFactor: { quantile: 0.95, window: '1h', max: 2, for: '30m', severity: 'warning' },
+  },
+  self: {
+    // A family at its cap folds every new label set for as long as they keep coming; 5 m rides out one burst.
+    seriesOverflow: { window: '15m', for: '5m', severity: 'warning' },
+    // 1 % of events refused for a quarter hour is a sender with a bug, not one bad request.
+    ingestRejected: { window: '15m', maxRatio: 0.01, for: '15m', severity: 'warning' },
+    // Drops come in bursts larger than the socket buffer; any in the window is data lost, so `for` is short.
+    statsdDropped: { window: '15m', for: '1m', severity: 'warning' },
   },
   slo: {
     target: 0.99,

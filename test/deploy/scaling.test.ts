@@ -117,8 +117,11 @@ const alertCases = [
 
 /** Labels that name one target: an aggregation that keeps them is per instance. */
 const perTarget = /\b(instance|pod|job)\b/;
-/** Alerts about targets themselves (down, absent, failing probe): per target by design. */
-const targetAlerts = ['TargetDown', 'TargetAbsent', 'ProbeFailing'];
+/**
+ * Alerts about targets themselves (down, absent, failing probe), and about one pipemeter process (its series
+ * caps, the events it refused, its StatsD socket): per target by design.
+ */
+const targetAlerts = ['TargetDown', 'TargetAbsent', 'ProbeFailing', 'PipemeterSeriesOverflow', 'PipemeterIngestRejected', 'PipemeterStatsdDatagramsDropped'];
 
 function groupings(expr: string): string[] {
   return [...expr.matchAll(/\b(by|on|without|ignoring)\s*\(([^)]*)\)/g)].map((m) => m[2]!);

@@ -112,6 +112,40 @@ describe('pipemeter check (in process)', () => {
     expect(code).toBe(0);
   });
 
+  it("reports what pipemeter itself folded or ignored: overflow and ignored calls are warnings (exit 1)", async () => {
+    const m = createMeter({ defaultMetrics: false, logger: () => {} });
+    const c = m.counter({ name: 'crawl_pages_total', help: 'Pages.', labels: ['host'], maxSeries: 2 });
+    for (const host of ['a', 'b', 'c', 'd', 'e']) c.inc({ host });
+    c.inc({ host: 'a' }, -1);
+    const server = await m.serve({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => server.close());
+    const { code, report } = await runCheck([server.url, '--json']);
+    const findings = report!.targets[0]!.findings;
+    expect(findings.filter((f) => f.severity !== 'note').map((f) => f.code).sort()).toEqual(['instrumentation-errors', 'series-overflow']);
+    expect(findings).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'series-overflow', family: 'pipemeter_series_overflow_total', message: expect.stringMatching(/^crawl_pages_total folded 3 recordings into its __overflow__ series/) }));
+    expect(findings).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'instrumentation-errors', message: expect.stringMatching(/^1 recording calls were ignored \(negative_increment\)/) }));
+    expect(code).toBe(1);
+  });
+
+  it('reports events a sidecar refused as notes (exit 0), and StatsD datagrams the kernel dropped as a warning (exit 1)', async () => {
+    const { sidecar } = makeSidecar('statsd:\n  enabled: true\n');
+    sidecar.handleStatsdPacket!(Buffer.from('not a statsd line\nunmapped.name:1|c'));
+    const s = await stub((req, res) => sidecar.metricsApp(req, res));
+    const quiet = await runCheck([s.url, '--json']);
+    const notes = quiet.report!.targets[0]!.findings.filter((f) => f.code === 'ingest-rejected');
+    expect(notes.map((f) => [f.severity, f.message.split(' since')[0]])).toEqual([
+      ['note', '1 statsd events or requests were refused (malformed_line)'],
+      ['note', '1 statsd events or requests were refused (unmapped)'],
+    ]);
+    expect(quiet.code).toBe(0);
+    sidecar.recordStatsdKernelDrops!(42);
+    const dropped = await runCheck([s.url, '--json']);
+    expect(dropped.report!.targets[0]!.findings).toContainEqual(
+      expect.objectContaining({ severity: 'warning', code: 'statsd-dropped', message: expect.stringMatching(/^the kernel dropped 42 StatsD datagrams/) }),
+    );
+    expect(dropped.code).toBe(1);
+  });
+
   it('reports a broken exposition with the line of the problem (exit 1)', async () => {
     const body = '# HELP scraper_items_created_total Items.\n# TYPE scraper_items_created_total counter\nscraper_items_created_total{scraper="a",item_type="track"} 1\nscraper_items_created_total{scraper="a" item_type="page"} 2\n';
     const s = await serveBody(body);

@@ -1,5 +1,14 @@
 /** Findings for one parsed target: exposition problems, catalog coverage, stale last-success, series counts, id-like labels. */
-import { type FamilyDef, type FamilyDomain, familiesOf, idLikeLabel } from '../../catalog/index.js';
+import {
+  type FamilyDef,
+  type FamilyDomain,
+  familiesOf,
+  idLikeLabel,
+  ingestRejected,
+  instrumentationErrors,
+  seriesOverflow,
+  statsdDatagramsDropped,
+} from '../../catalog/index.js';
 import type { Format } from '../../exposition/render.js';
 import type { ParsedExposition, ParsedFamily } from '../../exposition/parse.js';
 import { MeterCore } from '../../meter/meter.js';
@@ -94,6 +103,7 @@ export function analyse(parsed: ParsedExposition, settings: CheckSettings, nowMs
 
   if (settings.catalog) findings.push(...catalogFindings(present, kinds));
   findings.push(...staleFindings(parsed.families, settings, nowMs));
+  findings.push(...lossFindings(parsed.families));
   findings.push(...labelFindings(parsed.families));
 
   const counts = parsed.families
@@ -242,6 +252,54 @@ function staleFindings(families: readonly ParsedFamily[], settings: CheckSetting
           severity: 'warning',
           code: 'stale-last-success',
           message: `${s.name}${who}: last success ${formatDuration((now - s.value) * 1000)} ago (${new Date(s.value * 1000).toISOString()}), older than --max-age ${formatDuration(settings.maxAgeSeconds * 1000)}`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * What pipemeter itself counted as ignored, folded, refused or lost, as its own counters tell since the
+ * process started: a target that exposes them is a pipemeter meter or sidecar. Folding past a series
+ * cap, ignored recording calls and dropped datagrams are warnings (the numbers read wrong until it is
+ * fixed); events a sidecar refused are notes, as senders outside the target caused them.
+ */
+function lossFindings(families: readonly ParsedFamily[]): Finding[] {
+  const out: Finding[] = [];
+  const since = 'since the process started';
+  for (const f of families) {
+    for (const s of f.samples) {
+      if (!(s.value > 0)) continue;
+      const n = s.value;
+      const base = { family: s.name, line: s.line };
+      if (s.name === seriesOverflow.name) {
+        out.push({
+          ...base,
+          severity: 'warning',
+          code: 'series-overflow',
+          message: `${s.labels.metric} folded ${n} recordings into its __overflow__ series ${since}: it reached its series cap; bound the label that grows (see unbounded-label-values) or raise maxSeries for a bounded one`,
+        });
+      } else if (s.name === instrumentationErrors.name) {
+        out.push({
+          ...base,
+          severity: 'warning',
+          code: 'instrumentation-errors',
+          message: `${n} recording calls were ignored (${s.labels.reason}) ${since}; the process logged the first one with the fix`,
+        });
+      } else if (s.name === statsdDatagramsDropped.name) {
+        out.push({
+          ...base,
+          severity: 'warning',
+          code: 'statsd-dropped',
+          message: `the kernel dropped ${n} StatsD datagrams on a full receive buffer ${since}; their lines were never counted (see the PipemeterStatsdDatagramsDropped runbook)`,
+        });
+      } else if (s.name === ingestRejected.name) {
+        out.push({
+          ...base,
+          severity: 'note',
+          code: 'ingest-rejected',
+          message: `${n} ${s.labels.source} events or requests were refused (${s.labels.reason}) ${since}; the sidecar logged the first one with the fix`,
         });
       }
     }

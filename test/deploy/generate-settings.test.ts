@@ -6,40 +6,23 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type CliIO, UsageError } from '../../src/cli/command.js';
+import { UsageError } from '../../src/cli/command.js';
 import { generate } from '../../src/cli/commands/generate.js';
 import { generateAll } from '../../src/deploy/index.js';
 import { loadSettings } from '../../src/deploy/settings-file.js';
 import { defaults } from '../../src/deploy/settings.js';
 import { PipemeterError } from '../../src/meter/errors.js';
 import { describeWithTools } from '../helpers/tools.js';
-import { repoRoot, runAsync } from './helpers.js';
+import { cliIO, repoRoot, runAsync, tempDirs } from './helpers.js';
 
 const example = join(repoRoot, 'config/deploy-settings.example.yaml');
 const notice = (file: string) =>
   `pipemeter generate: notice: ${file} differs from the default settings, but the promtool cases in deploy/prometheus/tests/ ` +
   `are written for the defaults; "promtool test rules" will show which edges moved: update or drop those cases\n`;
 
-function io() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const text = (s: PassThrough) => () => (s.read() as Buffer | null)?.toString() ?? '';
-  const cli: CliIO = { stdout, stderr, isTTY: false, env: {} };
-  return { cli, out: text(stdout), err: text(stderr) };
-}
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'pipemeter-settings-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('pipemeter-settings-');
 function settingsFile(yaml: string): string {
   const file = join(tempDir(), 'settings.yaml');
   writeFileSync(file, yaml);
@@ -62,7 +45,7 @@ describe('generate --settings, the example file', () => {
 
   it('writes its overrides into the files: channel, targets, threshold, runbook links; and prints the notice once', async () => {
     const out = tempDir();
-    const t = io();
+    const t = cliIO();
     expect(await generate.run(['--settings', example, '--out', out], t.cli)).toBe(0);
     expect(t.err()).toBe(notice(example));
     const files = generateAll(loadSettings(readFileSync(example, 'utf8'), example));
@@ -90,20 +73,20 @@ describe('generate --settings, the example file', () => {
 
 describe('generate --settings, the notice about the promtool cases', () => {
   it('is not printed without --settings', async () => {
-    const t = io();
+    const t = cliIO();
     expect(await generate.run(['--out', tempDir()], t.cli)).toBe(0);
     expect(t.err()).toBe('');
   });
 
   it('is not printed for a file that only repeats defaults', async () => {
-    const t = io();
+    const t = cliIO();
     expect(await generate.run(['--settings', settingsFile('scrapeInterval: 30s\nalertmanager:\n  channels: { warning: "#pipemeter-warning" }\n'), '--out', tempDir()], t.cli)).toBe(0);
     expect(t.err()).toBe('');
   });
 
   it('is printed for any change, even one far from the rules', async () => {
     const file = settingsFile('grafana:\n  folder: ops\n');
-    const t = io();
+    const t = cliIO();
     expect(await generate.run(['--settings', file, '--out', tempDir()], t.cli)).toBe(0);
     expect(t.err()).toBe(notice(file));
   });
@@ -112,14 +95,14 @@ describe('generate --settings, the notice about the promtool cases', () => {
 describe('generate --settings --check', () => {
   it('passes on what the same settings wrote, and lists drift from the defaults\' output with exit 1', async () => {
     const withSettings = tempDir();
-    await generate.run(['--settings', example, '--out', withSettings], io().cli);
-    const same = io();
+    await generate.run(['--settings', example, '--out', withSettings], cliIO().cli);
+    const same = cliIO();
     expect(await generate.run(['--settings', example, '--out', withSettings, '--check'], same.cli)).toBe(0);
     expect(same.out()).toMatch(/^\d+ generated files are up to date\n$/);
 
     const shipped = tempDir();
-    await generate.run(['--out', shipped], io().cli);
-    const drift = io();
+    await generate.run(['--out', shipped], cliIO().cli);
+    const drift = cliIO();
     expect(await generate.run(['--settings', example, '--out', shipped, '--check'], drift.cli)).toBe(1);
     const err = drift.err();
     expect(err).toContain(`run "pipemeter generate --settings ${example}" and commit:\n`);
@@ -130,8 +113,8 @@ describe('generate --settings --check', () => {
 
   it('without --settings, fails on output written with settings', async () => {
     const out = tempDir();
-    await generate.run(['--settings', example, '--out', out], io().cli);
-    const t = io();
+    await generate.run(['--settings', example, '--out', out], cliIO().cli);
+    const t = cliIO();
     expect(await generate.run(['--out', out, '--check'], t.cli)).toBe(1);
     expect(t.err()).toContain('run "pipemeter generate" and commit:\n  deploy/');
   });
@@ -141,7 +124,7 @@ describe('generate --settings, bad input', () => {
   it('refuses bad settings with every problem and writes nothing', async () => {
     const file = settingsFile('alertmanager:\n  chanels: {}\nquantiles: []\n');
     const out = tempDir();
-    const err = await generate.run(['--settings', file, '--out', out], io().cli).catch((e: unknown) => e);
+    const err = await generate.run(['--settings', file, '--out', out], cliIO().cli).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PipemeterError);
     expect((err as PipemeterError).code).toBe('E_SETTINGS');
     expect((err as Error).message.split('\n')).toEqual([
@@ -154,11 +137,11 @@ describe('generate --settings, bad input', () => {
 
   it('names a settings file it cannot read', async () => {
     const missing = join(tempDir(), 'nope.yaml');
-    await expect(generate.run(['--settings', missing], io().cli)).rejects.toThrow(`cannot read the settings file "${missing}" (ENOENT); check the path given to --settings`);
+    await expect(generate.run(['--settings', missing], cliIO().cli)).rejects.toThrow(`cannot read the settings file "${missing}" (ENOENT); check the path given to --settings`);
   });
 
   it('--settings without a file is a usage error', async () => {
-    await expect(generate.run(['--settings'], io().cli)).rejects.toBeInstanceOf(UsageError);
+    await expect(generate.run(['--settings'], cliIO().cli)).rejects.toBeInstanceOf(UsageError);
   });
 });
 
@@ -206,7 +189,7 @@ describeWithTools(['promtool', 'amtool'], 'generate --settings: the example\'s o
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'pipemeter-settings-tools-'));
     prom = join(out, 'deploy/prometheus');
-    expect(await generate.run(['--settings', example, '--out', out], io().cli)).toBe(0);
+    expect(await generate.run(['--settings', example, '--out', out], cliIO().cli)).toBe(0);
   });
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -4,7 +4,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
+import { afterEach } from 'vitest';
 import { parse } from 'yaml';
+import type { CliIO } from '../../src/cli/command.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -51,4 +54,25 @@ export function metricNames(expr: string): string[] {
     if (call === undefined && name !== undefined && !KEYWORDS.has(name.toLowerCase())) names.add(name);
   }
   return [...names];
+}
+
+/** cliIO gives a command in-memory stdout and stderr, and reads what it wrote to each. */
+export function cliIO(): { cli: CliIO; out: () => string; err: () => string } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const text = (s: PassThrough) => () => (s.read() as Buffer | null)?.toString() ?? '';
+  return { cli: { stdout, stderr, isTTY: false, env: {} }, out: text(stdout), err: text(stderr) };
+}
+
+/** tempDirs returns a maker of temp dirs, each removed after the test that made it. Call it at a file's top level. */
+export function tempDirs(prefix: string): () => string {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
 }

@@ -434,11 +434,11 @@ function selfAlerts(s: Settings): Draft[] {
       knobs: rejected,
       summary: 'The sidecar refuses many of the events sent to it.',
       description:
-        `{{ $value | humanizePercentage }} of the {{ $labels.source }} events sent to {{ $labels.instance }} were refused ` +
+        `{{ $labels.instance }} refused {{ $value | humanizePercentage }} of the events it received (source {{ $labels.source }}) ` +
         `over the last ${rejected.window} (threshold ${pct(rejected.maxRatio)}).`,
       runbook: {
         meaning:
-          `More than ${pct(rejected.maxRatio)} of the events a source (http, firecrawl, statsd) sent were refused and not recorded: ` +
+          `More than ${pct(rejected.maxRatio)} of the events a source (\`events\` for POST /v1/events, \`firecrawl\`, \`statsd\`) sent were refused and not recorded: ` +
           'a sender writes events the sidecar cannot apply (an unknown scraper or pipeline, a missing field, a label past its limits).',
         look: [
           `sum by (source, reason) (rate(${ingestRejected.name}{instance="<instance>"}[${rejected.window}]))`,

@@ -471,19 +471,19 @@ export const selfCases: AlertCase[] = [
     expect: [],
   },
   {
-    name: '10 % of http events refused for 15m fires; statsd with none refused stays quiet',
+    name: '10 % of /v1/events events refused for 15m fires; statsd with none refused stays quiet',
     alert: 'PipemeterIngestRejected',
     series: [
-      events('http', 'accepted', '0+90x30'),
-      events('http', 'rejected', '0+10x30'),
+      events('events', 'accepted', '0+90x30'),
+      events('events', 'rejected', '0+10x30'),
       events('statsd', 'accepted', '0+100x30'),
       events('statsd', 'rejected', '0x30'),
     ],
     evalTime: '20m',
     expect: [
       {
-        labels: { job: 'pipemeter', instance: 'pipemeter:9464', source: 'http', severity: 'warning' },
-        description: '10% of the http events sent to pipemeter:9464 were refused over the last 15m (threshold 1%).',
+        labels: { job: 'pipemeter', instance: 'pipemeter:9464', source: 'events', severity: 'warning' },
+        description: 'pipemeter:9464 refused 10% of the events it received (source events) over the last 15m (threshold 1%).',
       },
     ],
   },
@@ -491,8 +491,8 @@ export const selfCases: AlertCase[] = [
     name: '0.5 % refused stays quiet, and a sidecar that receives nothing stays quiet',
     alert: 'PipemeterIngestRejected',
     series: [
-      events('http', 'accepted', '0+199x30'),
-      events('http', 'rejected', '0+1x30'),
+      events('events', 'accepted', '0+199x30'),
+      events('events', 'rejected', '0+1x30'),
       events('firecrawl', 'accepted', '0x30'),
       events('firecrawl', 'rejected', '0x30'),
     ],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { familiesOf } from '../../src/catalog/index.js';
 import { type RunningDemo, startDemo } from '../../src/cli/demo/run.js';
-import { Fleet, scenarios } from '../../src/cli/demo/fleet.js';
+import { Fleet, OVERFLOW_SCENARIO_MAX_SERIES, scenarios } from '../../src/cli/demo/fleet.js';
 import { promtoolCheckMetrics, which } from '../helpers/tools.js';
 
 const OM_ACCEPT = 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5';
@@ -88,6 +88,28 @@ describe('pipemeter demo', () => {
     const { text, stats } = await runFor(2_500, { scenario });
     expect(stats.rejected).toBe(0);
     assert(text);
+  });
+
+  it('scenario PipemeterIngestRejected gets over 1 % of the events refused, each counted by reason', async () => {
+    const { text, stats, logs } = await runFor(2_500, { scenario: 'PipemeterIngestRejected' });
+    expect(stats.rejected / (stats.accepted + stats.rejected)).toBeGreaterThan(0.01);
+    // One scrape: every refused event is counted under its reason; the demo's own tally ran on a moment longer.
+    const refused = value(text, 'pipemeter_ingest_events_total', { source: 'events', outcome: 'rejected' });
+    expect(refused).toBeGreaterThan(0);
+    expect(value(text, 'pipemeter_ingest_rejected_total', { source: 'events', reason: 'invalid_event' })).toBe(refused);
+    expect(value(text, 'pipemeter_ingest_rejected_total', { source: 'events' })).toBe(refused);
+    expect(stats.rejected).toBeGreaterThanOrEqual(refused);
+    expect(logs).toContainEqual(expect.stringMatching(/^pipemeter demo: event refused: duration_seconds: expected a number of seconds >= 0, got "\d+ms"/));
+  });
+
+  it('scenario PipemeterSeriesOverflow folds soundcloud items past the series cap into the overflow series, totals kept', async () => {
+    const { text, stats } = await runFor(2_500, { scenario: 'PipemeterSeriesOverflow' });
+    expect(stats.rejected).toBe(0);
+    const folded = value(text, 'pipemeter_series_overflow_total', { metric: 'scraper_items_created_total' });
+    expect(folded).toBeGreaterThan(0);
+    const lines = text.split('\n').filter((l) => l.startsWith('scraper_items_created_total{'));
+    expect(lines.length).toBe(OVERFLOW_SCENARIO_MAX_SERIES + 1);
+    expect(value(text, 'scraper_items_created_total', { scraper: '__overflow__' })).toBeGreaterThanOrEqual(folded);
   });
 
   it('names a scenario for every alert it documents, and a fleet with the same seed sends the same events', () => {

@@ -107,6 +107,7 @@ Options:
 Scenarios (each alert's own window and "for" still apply: rules see real time, not demo time):
 ${scenarioList}
   TargetDown, TargetAbsent     no scenario needed: stop the demo (Ctrl-C) while Prometheus scrapes it
+  PipemeterStatsdDatagramsDropped  none: the demo sends no StatsD (the statsd tests drive it with a flood)
 
 Examples:
   pipemeter demo

@@ -18,7 +18,12 @@ export const scenarios = {
   PipelineHighRealtimeFactor: 'video processing runs at three times real time',
   PipelineErrorBudgetFastBurn: 'half of all crawls fail',
   PipelineErrorBudgetSlowBurn: 'one crawl in ten fails',
+  PipemeterIngestRejected: 'image workers send the validate stage\'s duration as text with a unit ("850ms"), which the sidecar refuses',
+  PipemeterSeriesOverflow: "soundcloud reports each item's source as the artist's own host, and the demo's sidecar caps families at 500 series",
 } as const;
+
+/** The demo sidecar's series cap per family in the PipemeterSeriesOverflow scenario: reached in a minute, not in hours. */
+export const OVERFLOW_SCENARIO_MAX_SERIES = 500;
 export type Scenario = keyof typeof scenarios;
 
 /** What the fleet sends: events for POST /v1/events, or a Firecrawl webhook body. */
@@ -147,7 +152,12 @@ export class Fleet {
         const count = this.rnd.poisson(rate);
         if (count === 0) continue;
         const errors = this.rnd.poisson(count * s.schemaErrorRate);
-        out.push({ type: 'item_created', scraper: s.name, item_type: itemType, source: `https://${s.domain}/${itemType}/${this.rnd.hex(8)}`, count });
+        if (this.scenario === 'PipemeterSeriesOverflow' && s.name === 'soundcloud') {
+          // One host per artist: the source label (a URL reduced to its host) grows without bound.
+          for (let i = 0; i < count; i++) out.push({ type: 'item_created', scraper: s.name, item_type: itemType, source: `https://${this.rnd.hex(8)}.${s.domain}/${itemType}`, count: 1 });
+        } else {
+          out.push({ type: 'item_created', scraper: s.name, item_type: itemType, source: `https://${s.domain}/${itemType}/${this.rnd.hex(8)}`, count });
+        }
         if (errors > 0) out.push({ type: 'schema_error', scraper: s.name, item_type: itemType, error_type: this.rnd.pick(['validation', 'validation', 'missing_field', 'general_exception']), count: errors });
         out.push({ type: 'metric', name: 'scraper_extraction_method_total', labels: { scraper: s.name, method: this.rnd.chance(0.8) ? 'json_ld' : 'html', success: 'true' }, value: count });
       }
@@ -251,7 +261,9 @@ export class Fleet {
     let t = startReal;
     for (const s of stages) {
       t = this.real(t, s.seconds);
-      ev(t, [{ type: 'stage', pipeline, job_id: id, stage: s.stage, duration_seconds: round(s.seconds), outcome: s.ok ? 'success' : 'failure' }]);
+      const badUnit = this.scenario === 'PipemeterIngestRejected' && pipeline === 'images' && s.stage === 'validate';
+      const duration = badUnit ? `${Math.round(s.seconds * 1000)}ms` : round(s.seconds);
+      ev(t, [{ type: 'stage', pipeline, job_id: id, stage: s.stage, duration_seconds: duration, outcome: s.ok ? 'success' : 'failure' }]);
     }
     const finished: Record<string, unknown> = { type: 'job_finished', pipeline, job_id: id, outcome: failedStage ? 'failed' : 'completed', at: finishReal / sec };
     if (failedStage) finished.failed_stage = failedStage;

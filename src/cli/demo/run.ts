@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { loadConfig } from '../../sidecar/config.js';
 import { signBody } from '../../sidecar/firecrawl.js';
 import { type RunningSidecar, startSidecar } from '../commands/serve.js';
-import { Fleet, type Outgoing, type Scenario, crawlStages, imageStages, videoStages } from './fleet.js';
+import { Fleet, OVERFLOW_SCENARIO_MAX_SERIES, type Outgoing, type Scenario, crawlStages, imageStages, videoStages } from './fleet.js';
 
 export interface DemoOptions {
   speed: number;
@@ -72,7 +72,7 @@ probes:
 ${probes}
 limits:
   sweep_interval: 5s
-`;
+${fleet.scenario === 'PipemeterSeriesOverflow' ? `  max_series: ${OVERFLOW_SCENARIO_MAX_SERIES}\n` : ''}`;
 }
 
 /** startDemo starts the fleet (and, without a target, the sidecar it feeds) and returns at once. */
@@ -111,7 +111,8 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
   const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
   let warned = 0;
   const warn = (msg: string) => {
-    // A demo that is refused is a bug in the demo or a mismatched sidecar: say so, but not a thousand times.
+    // A demo that is refused is a bug in the demo or a mismatched sidecar (or the PipemeterIngestRejected scenario):
+    // say so, but not a thousand times.
     if (warned++ < 5) opts.log(`pipemeter demo: ${msg}`);
   };
 

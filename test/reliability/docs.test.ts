@@ -5,8 +5,11 @@ import { rejectReasons } from '../../src/sidecar/events.js';
 
 const doc = readFileSync('docs/reliability.md', 'utf8');
 
-/** Every `file.test.ts` reference, with the quoted test titles that follow it in the same parenthesis or sentence. */
-const refs: [string, string | undefined][] = [...doc.matchAll(/`([a-z-]+\.test\.ts)`((?:[,;]?\s*(?:\(?"[^"]+"\)?)(?:,\s*"[^"]+")*)*)/g)].flatMap((m) => {
+/**
+ * Every `file.test.ts` reference (under test/reliability/, or `dir/file.test.ts` under test/), with the quoted
+ * test titles that follow it in the same parenthesis or sentence.
+ */
+const refs: [string, string | undefined][] = [...doc.matchAll(/`((?:[a-z-]+\/)?[a-z-]+\.test\.ts)`((?:[,;]?\s*(?:\(?"[^"]+"\)?)(?:,\s*"[^"]+")*)*)/g)].flatMap((m) => {
   const titles = [...(m[2] ?? '').matchAll(/"([^"]+)"/g)].map((t) => t[1]!.replace(/…$/, '').replace(/\s+/g, ' '));
   return titles.length === 0 ? [[m[1]!, undefined] as [string, string | undefined]] : titles.map((t): [string, string | undefined] => [m[1]!, t]);
 });
@@ -17,7 +20,7 @@ describe('docs/reliability.md', () => {
   });
 
   it.each(refs)('%s exists and has a test titled with %j', (file, title) => {
-    const path = `test/reliability/${file}`;
+    const path = file.includes('/') ? `test/${file}` : `test/reliability/${file}`;
     expect(existsSync(path)).toBe(true);
     if (title !== undefined) expect(readFileSync(path, 'utf8')).toContain(title);
   });

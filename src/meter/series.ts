@@ -46,40 +46,35 @@ export type Series = CounterSeries | GaugeSeries | HistogramSeries;
  * built with a spread kept only four in-object and put the rest in a second, out-of-object array), and
  * `kind` lives on the prototype. Measured on 100k counter series with two labels: 235 B per series before, 211 B after.
  */
-class CounterCell implements CounterSeries {
-  declare readonly kind: 'counter';
+/** The fields every series has (SeriesBase). */
+abstract class Cell {
   dirty = true;
   lastSeen = 0;
   pinned = false;
+  constructor(readonly labelValues: readonly string[]) {}
+}
+
+class CounterCell extends Cell implements CounterSeries {
+  declare readonly kind: 'counter';
   value = 0;
   exemplar: Exemplar | undefined = undefined;
-  constructor(readonly labelValues: readonly string[]) {}
 }
 (CounterCell.prototype as { kind: string }).kind = 'counter';
 
-class GaugeCell implements GaugeSeries {
+class GaugeCell extends Cell implements GaugeSeries {
   declare readonly kind: 'gauge';
-  dirty = true;
-  lastSeen = 0;
-  pinned = false;
   value = 0;
-  constructor(readonly labelValues: readonly string[]) {}
 }
 (GaugeCell.prototype as { kind: string }).kind = 'gauge';
 
-class HistogramCell implements HistogramSeries {
+class HistogramCell extends Cell implements HistogramSeries {
   declare readonly kind: 'histogram';
-  dirty = true;
-  lastSeen = 0;
-  pinned = false;
   readonly counts: number[];
   sum = 0;
   count = 0;
   readonly exemplars: (Exemplar | undefined)[];
-  constructor(
-    readonly labelValues: readonly string[],
-    bucketCount: number,
-  ) {
+  constructor(labelValues: readonly string[], bucketCount: number) {
+    super(labelValues);
     this.counts = new Array<number>(bucketCount + 1).fill(0);
     this.exemplars = new Array<Exemplar | undefined>(bucketCount + 1).fill(undefined);
   }

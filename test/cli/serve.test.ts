@@ -10,6 +10,7 @@ import { createMeter } from '../../src/exposition/meter.js';
 import { PipemeterError } from '../../src/meter/errors.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 import { fakeClock, sampleLines } from '../sidecar/fixtures.js';
+import { builtCli } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipemeter-serve-'));
 const open: RunningSidecar[] = [];
@@ -138,13 +139,12 @@ describe('startSidecar: real listeners on port 0', () => {
 });
 
 describe('pipemeter serve, the built binary', () => {
-  const main = 'dist/cli/main.js';
+  let main = '';
 
   beforeAll(() => {
-    // Type errors in files still being written elsewhere do not stop tsc from emitting; the binary must exist.
-    spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8', timeout: 60_000 });
+    main = builtCli();
     expect(existsSync(main)).toBe(true);
-  });
+  }, 70_000);
 
   const cli = (...args: string[]) => spawnSync('node', [main, 'serve', ...args], { encoding: 'utf8', timeout: 15_000 });
 

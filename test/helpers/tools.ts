@@ -1,7 +1,30 @@
 /** Real binaries for tests: found on PATH, skipped with a reason on a laptop without them, required under CI=true. */
 import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The newest modification time of any file under a directory. */
+function newest(dir: string): number {
+  return Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+}
+
+/**
+ * builtCli returns the path of the built CLI (dist/cli/main.js). `npm test` builds first (pretest), so
+ * this builds only when a file runs alone with dist/ missing or older than src/: rewriting dist/ while
+ * other test files run it could hand them a half-written module.
+ */
+export function builtCli(): string {
+  const main = join(repoRoot, 'dist/cli/main.js');
+  if (!existsSync(main) || statSync(main).mtimeMs < newest(join(repoRoot, 'src'))) {
+    spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+  }
+  return main;
+}
 
 /** which returns the path of a binary on PATH, or undefined. */
 export function which(name: string): string | undefined {

@@ -2,8 +2,8 @@
  * Faults: probe targets that hang, reset, fail or crawl; a state file missing, corrupt or unwritable at
  * start and while running; SIGTERM in the middle of large batches; SIGKILL, then a restart from the snapshot.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { type Server, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { loadConfig } from '../../src/sidecar/config.js';
 import { Prober, undiciProbe } from '../../src/sidecar/probes.js';
 import { createSidecar } from '../../src/sidecar/sidecar.js';
 import { sampleLines } from '../sidecar/fixtures.js';
+import { builtCli } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipemeter-faults-'));
 const servers: (Server | NetServer)[] = [];
@@ -188,12 +189,10 @@ describe('the state file: missing, corrupt or unwritable, at start and while run
 });
 
 describe('the built binary: SIGTERM in the middle of batches, SIGKILL and restart', () => {
-  const main = 'dist/cli/main.js';
+  let main = '';
 
   beforeAll(() => {
-    // npm test builds first (pretest); alone, build when dist is missing or older than the sources it runs.
-    const newest = (d: string): number => Math.max(0, ...readdirSync(d, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs)));
-    if (!existsSync(main) || statSync(main).mtimeMs < newest('src')) spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8', timeout: 60_000 });
+    main = builtCli();
     expect(existsSync(main)).toBe(true);
   }, 70_000);
 

@@ -1,9 +1,10 @@
-/** pipemeter's public entry: re-exports only. */
-export { createMeter, Meter } from './exposition/meter.js';
-export type { MetricsOptions, MetricsServer, ServeOptions } from './exposition/meter.js';
-export type { MeterOptions, CustomFamilyOptions, HistogramOptions } from './meter/meter.js';
-export { PipemeterError } from './meter/errors.js';
-export type { InstrumentationErrorReason, Logger } from './meter/errors.js';
+/** `pipemeter`: the library a worker imports (catalog, meter, instruments, exposition, errors); it loads prom-client and nothing else. */
+export { createMeter } from './exposition/create-meter.js';
+export { Meter } from './meter/meter.js';
+export type { MeterOptions, CustomFamilyOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat } from './meter/meter.js';
+export { PipemeterError } from './shared/errors.js';
+export type { Logger } from './shared/errors.js';
+export type { InstrumentationErrorReason } from './meter/errors.js';
 export { Counter, Gauge, Histogram, BoundCounter, BoundGauge, BoundHistogram } from './meter/instruments.js';
 export type { ExemplarLabels } from './meter/instruments.js';
 export { Scraper } from './meter/scraper.js';
@@ -25,21 +26,3 @@ export type {
   ParseOptions,
   FamilyType,
 } from './exposition/parse.js';
-export { createSidecar } from './sidecar/sidecar.js';
-export type { Sidecar, SidecarDeps, Clock } from './sidecar/sidecar.js';
-export { loadConfig, defaults as sidecarDefaults } from './sidecar/config.js';
-export type { SidecarConfig } from './sidecar/config.js';
-export { signBody } from './sidecar/firecrawl.js';
-export { startSidecar } from './cli/commands/serve.js';
-export type { RunningSidecar, StartSidecarOptions } from './cli/commands/serve.js';
-export { generateAll } from './deploy/index.js';
-export type { GeneratedFile } from './deploy/index.js';
-export { defaults as deployDefaults } from './deploy/settings.js';
-export type { Settings as DeploySettings } from './deploy/settings.js';
-export { loadSettings as loadDeploySettings } from './deploy/settings-file.js';
-export { parseStatsdLine, statsdRejectReasons } from './sidecar/statsd.js';
-export type { StatsdConfig, StatsdMappingConfig, StatsdSample } from './sidecar/statsd.js';
-export type { BrokerConfig } from './sidecar/config.js';
-export { kubernetesFiles, kubernetesDefaults } from './deploy/kubernetes.js';
-export type { KubernetesSettings } from './deploy/kubernetes.js';
-export { composeFiles, composeSettings } from './deploy/compose.js';

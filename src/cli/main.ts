@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The pipemeter command line: the only code that listens on ports or exits the process. */
-import { PipemeterError } from '../meter/errors.js';
+import { PipemeterError } from '../shared/errors.js';
 import { VERSION } from '../meter/version.js';
 import { type CliIO, type Command, UsageError } from './command.js';
 import { commands } from './commands/index.js';

@@ -1,42 +1,9 @@
-/** generateAll: every shipped operations file, rendered from the catalog and one Settings value. */
-import { TEMPLATE_FILE, alertmanagerConfig, slackTemplate } from './alertmanager.js';
-import { alertRuleGroups } from './alerts.js';
-import { composeFiles } from './compose.js';
-import { metricsMarkdown, runbooksMarkdown } from './docs.js';
-import { grafanaFiles } from './grafana.js';
-import { kubernetesFiles } from './kubernetes.js';
-import { prometheusConfig, workerTargets } from './prometheus.js';
-import { deployReadme } from './readme.js';
-import { ruleTestFiles } from './rule-tests.js';
-import { recordingRuleGroups } from './rules.js';
-import type { Settings } from './settings.js';
-import { toYaml } from './yaml.js';
-
-export interface GeneratedFile {
-  /** Relative to the output root, forward slashes: `deploy/...` or `docs/...`. */
-  path: string;
-  content: string;
-}
-
-/**
- * generateAll renders every generated file; pure, and byte-identical for the same settings and catalog.
- * The promtool cases in deploy/prometheus/tests/ are written by hand for `defaults`: with other thresholds
- * they fail and show which edges moved.
- */
-export function generateAll(s: Settings): GeneratedFile[] {
-  return [
-    { path: 'deploy/README.md', content: deployReadme(s) },
-    { path: 'deploy/prometheus/prometheus.yml', content: prometheusConfig(s) },
-    { path: 'deploy/prometheus/targets/workers.yml', content: workerTargets(s) },
-    { path: 'deploy/prometheus/rules/recording.yml', content: toYaml({ groups: recordingRuleGroups(s) }) },
-    { path: 'deploy/prometheus/rules/alerts.yml', content: toYaml({ groups: alertRuleGroups(s) }) },
-    ...ruleTestFiles(s).map((f) => ({ path: `deploy/prometheus/tests/${f.name}`, content: f.content })),
-    { path: 'deploy/alertmanager/alertmanager.yml', content: alertmanagerConfig(s) },
-    { path: `deploy/alertmanager/templates/${TEMPLATE_FILE}`, content: slackTemplate(s) },
-    ...grafanaFiles(s).map((f) => ({ path: `deploy/grafana/${f.path}`, content: f.content })),
-    ...kubernetesFiles(s).map((f) => ({ path: `deploy/kubernetes/${f.path}`, content: f.content })),
-    ...composeFiles(s).map((f) => ({ path: `deploy/compose/${f.path}`, content: f.content })),
-    { path: 'docs/runbooks.md', content: runbooksMarkdown(s) },
-    { path: 'docs/metrics.md', content: metricsMarkdown() },
-  ];
-}
+/** `pipemeter/deploy`: the generators of the operations assets (Prometheus, Alertmanager, Grafana, Kubernetes, Compose) and the docs they link to. */
+export { generateAll } from './generate.js';
+export type { GeneratedFile } from './generate.js';
+export { defaults as deployDefaults } from './settings.js';
+export type { Settings as DeploySettings } from './settings.js';
+export { loadSettings as loadDeploySettings, differsFromDefaults } from './settings-file.js';
+export { kubernetesFiles, kubernetesDefaults } from './kubernetes.js';
+export type { KubernetesSettings } from './kubernetes.js';
+export { composeFiles, composeSettings } from './compose.js';

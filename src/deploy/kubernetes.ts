@@ -1,5 +1,5 @@
 /** Kubernetes manifests: the sidecar beside a worker in one pod, its Service, Prometheus Operator monitors and the PrometheusRule. */
-import { VERSION } from '../meter/version.js';
+import { packageVersion } from '../shared/package-root.js';
 import { alertRuleGroups } from './alerts.js';
 import { recordingRuleGroups } from './rules.js';
 import type { Settings } from './settings.js';
@@ -26,7 +26,7 @@ export interface KubernetesSettings {
 export const kubernetesDefaults: KubernetesSettings = {
   app: 'worker',
   workerImage: 'registry.example.com/your-worker:latest',
-  sidecarImage: `ghcr.io/pipemeter/pipemeter:${VERSION}`,
+  sidecarImage: `ghcr.io/pipemeter/pipemeter:${packageVersion()}`,
   configMap: 'pipemeter-config',
   secret: 'pipemeter-secrets',
   configDir: '/etc/pipemeter',

@@ -9,6 +9,7 @@ import {
   scraperSchemaErrors,
 } from '../catalog/index.js';
 import { baseName, histogramQuantile, level, oneOf, ownerLabel, quantileTag, ratio, selector, sumBy } from './promql.js';
+import { parseDuration } from '../shared/units.js';
 import type { Duration, Settings } from './settings.js';
 
 export interface RecordingRule {
@@ -112,7 +113,7 @@ function ratioRules(s: Settings): RecordingRule[] {
 /** sloWindows are every window any burn-rate pair reads, in a stable order. */
 export function sloWindows(s: Settings): Duration[] {
   const all = [...s.slo.page.windows, ...s.slo.ticket.windows].flatMap((b) => [b.short, b.long]);
-  return [...new Set(all)].sort((a, b) => seconds(a) - seconds(b));
+  return [...new Set(all)].sort((a, b) => parseDuration(a)! - parseDuration(b)!);
 }
 
 function sloRules(s: Settings): RecordingRule[] {
@@ -130,12 +131,4 @@ export function recordingRuleGroups(s: Settings): RuleGroup<RecordingRule>[] {
     { name: 'pipemeter-ratios', rules: ratioRules(s) },
     { name: 'pipemeter-slo', rules: sloRules(s) },
   ];
-}
-
-const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 } as const;
-
-/** seconds converts a Prometheus duration to seconds. */
-export function seconds(d: Duration): number {
-  const unit = d.slice(-1) as keyof typeof UNIT_SECONDS;
-  return Number(d.slice(0, -1)) * UNIT_SECONDS[unit];
 }

@@ -1,10 +1,9 @@
 /** Deploy settings from a YAML (or JSON) file: a partial Settings tree merged over `defaults`, every problem reported at once with file:line:col. */
 import { isDeepStrictEqual } from 'node:util';
-import { type Document, type Node, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { type Document, type Node, isAlias, isMap, isScalar, isSeq } from 'yaml';
 import { jobOutcomes } from '../catalog/index.js';
-import { PipemeterError } from '../meter/errors.js';
-import { Problems, didYouMean } from '../sidecar/config.js';
-import { seconds } from './rules.js';
+import { isPrometheusDuration, isSingleUnitDuration, parseDuration } from '../shared/units.js';
+import { type Problems, describe, didYouMean, isEmpty, parseYaml } from '../shared/yaml-problems.js';
 import { type Settings, defaults } from './settings.js';
 
 /** A rule for one value: whether it is acceptable, and what is expected instead, given the default (used as the example). */
@@ -17,18 +16,26 @@ const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.is
 const isString = (v: unknown): v is string => typeof v === 'string' && v !== '';
 const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v));
 
-// The generators take a duration as one whole number and one unit (`seconds()` in rules.ts, the `Duration` type, recording-rule
-// names such as `..._rate5m`), so compound Prometheus durations such as `1h30m` are refused with the single-unit spelling to use.
-const durationRe = /^[1-9][0-9]*[smhdw]$/;
-const durationHint = 'a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"';
+// Prometheus and Alertmanager read these as written: the shared grammar (src/shared/units.ts) without decimals.
+const durationHint = 'units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"';
 const duration: Rule = {
-  ok: (v) => typeof v === 'string' && durationRe.test(v),
+  ok: (v) => isPrometheusDuration(v) && parseDuration(v)! > 0,
   expected: (d) => `a duration such as ${show(d)} (${durationHint})`,
 };
 /** `for:` may be 0s: the alert fires at the first evaluation that sees the condition. */
 const forDuration: Rule = {
-  ok: (v) => typeof v === 'string' && (durationRe.test(v) || /^0[smhdw]$/.test(v)),
+  ok: (v) => isPrometheusDuration(v),
   expected: (d) => `a duration such as ${show(d)} (${durationHint}; "0s" fires at once)`,
+};
+/** A window that recording-rule names carry (`..._rate5m`, `error_ratio_rate1h`) is one number and one unit. */
+const nameWindow: Rule = {
+  ok: (v) => isSingleUnitDuration(v) && parseDuration(v)! > 0,
+  expected: (d) => `a duration such as ${show(d)} in one whole number and one unit, as recording-rule names carry it (\`_rate${String(d)}\`): "90m", not "1h30m"`,
+};
+/** Grafana reads a refresh interval of one number and one unit. */
+const refresh: Rule = {
+  ok: (v) => isSingleUnitDuration(v) && parseDuration(v)! > 0,
+  expected: (d) => `a refresh interval such as ${show(d)}: one whole number and one unit, as Grafana reads it ("90s", not "1m30s")`,
 };
 const severities = ['critical', 'warning', 'info'];
 const severity: Rule = { ok: (v) => severities.includes(v as string), expected: () => 'one of the severities critical, warning or info' };
@@ -72,16 +79,16 @@ const rules: readonly (readonly [pattern: string, rule: Rule])[] = [
   ['**.for', forDuration],
   ['scrapeInterval', duration],
   ['evaluationInterval', duration],
-  ['rateWindow', duration],
+  ['rateWindow', nameWindow],
   ['**.window', duration],
   ['scraper.itemRateDrop.baseline', duration],
   ['scraper.noRecentSuccess.memory', duration],
-  ['slo.*.windows[].long', duration],
-  ['slo.*.windows[].short', duration],
+  ['slo.*.windows[].long', nameWindow],
+  ['slo.*.windows[].short', nameWindow],
   ['alertmanager.repeat.*', duration],
   ['alertmanager.groupWait', duration],
   ['alertmanager.groupInterval', duration],
-  ['grafana.refresh', duration],
+  ['grafana.refresh', refresh],
   ['**.severity', severity],
   ['quantiles[]', ratio],
   ['**.quantile', ratio],
@@ -134,13 +141,6 @@ export const rulePatterns: readonly string[] = [...rules.map(([p]) => p), ...non
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function describe(node: Node): string {
-  if (isMap(node)) return 'a mapping';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) return node.value === null ? 'nothing' : JSON.stringify(node.value);
-  return 'an alias';
-}
-
 /** One walk over the document: the problems so far, and the node each path came from, for the checks across fields. */
 interface Walk {
   doc: Document;
@@ -172,7 +172,7 @@ function read(raw: Node, dflt: unknown, path: string, w: Walk, whole = false): u
         w.p.add(keyNode, at, `unknown key; ${near !== undefined ? `did you mean "${near}"?` : `known keys here: ${keys.join(', ')}`}`);
         continue;
       }
-      if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) {
+      if (isEmpty(pair.value as Node | null)) {
         // An unquoted `#channel` is a YAML comment, which leaves the key empty.
         const hash = typeof dflt[key] === 'string' && dflt[key].startsWith('#') ? ` (quote a value that starts with "#", such as ${show(dflt[key])}: unquoted, # starts a comment)` : '';
         w.p.add(keyNode, at, `has no value; give one or remove the key to keep the default${hash}`);
@@ -216,7 +216,7 @@ function acrossFields(s: Settings, w: Walk): void {
   }
   for (const alert of ['page', 'ticket'] as const) {
     s.slo[alert].windows.forEach((b, i) => {
-      if (seconds(b.short) >= seconds(b.long)) {
+      if (parseDuration(b.short)! >= parseDuration(b.long)!) {
         const at = `slo.${alert}.windows[${i}].short`;
         w.p.add(w.nodes.get(at), at, `${b.short} is not shorter than long (${b.long}); the short window only makes the alert reset quickly, e.g. long/12`);
       }
@@ -230,27 +230,18 @@ function acrossFields(s: Settings, w: Walk): void {
  * as one E_SETTINGS error, one line each: `file:line:col: path.to.key: what is wrong, how to fix`.
  */
 export function loadSettings(text: string, file: string): Settings {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const w: Walk = { doc, p: new Problems(file, lineCounter), nodes: new Map() };
-  for (const e of doc.errors) {
-    const { line, col } = lineCounter.linePos(e.pos[0]);
-    w.p.list.push(`${file}:${line}:${col}: YAML syntax: ${e.message.split('\n')[0]}; fix the syntax at this position`);
-  }
+  const { doc, root, problems } = parseYaml(text, file);
+  const w: Walk = { doc, p: problems, nodes: new Map() };
   let settings = defaults;
-  const root = doc.contents as Node | null;
-  if (w.p.list.length === 0 && root !== null && !(isScalar(root) && root.value === null)) {
+  if (w.p.list.length === 0 && !isEmpty(root)) {
     if (isMap(root)) {
-      settings = read(root, defaults, '', w) as Settings;
+      settings = read(root!, defaults, '', w) as Settings;
       if (w.p.list.length === 0) acrossFields(settings, w);
     } else {
-      w.p.add(root, '(top level)', `expected a mapping of settings (${Object.keys(defaults).join(', ')}), got ${describe(root)}; see config/deploy-settings.example.yaml`);
+      w.p.add(root, '(top level)', `expected a mapping of settings (${Object.keys(defaults).join(', ')}), got ${describe(root!)}; see config/deploy-settings.example.yaml`);
     }
   }
-  if (w.p.list.length > 0) {
-    const n = w.p.list.length;
-    throw new PipemeterError('E_SETTINGS', `${file}: ${n} problem${n === 1 ? '' : 's'} in the deploy settings:\n${w.p.list.join('\n')}`);
-  }
+  w.p.throwIfAny('E_SETTINGS', 'deploy settings');
   return settings;
 }
 

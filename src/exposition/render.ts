@@ -1,10 +1,12 @@
 /** Renders families as Prometheus text 0.0.4 or OpenMetrics 1.0 (with exemplars). */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MetricFamily } from '../meter/family.js';
+import type { ExpositionFormat } from '../meter/meter.js';
 import type { Exemplar, Series } from '../meter/series.js';
 import { ByteWriter, escapeLabelValue } from './writer.js';
 
-export type Format = 'text' | 'openmetrics';
+/** The exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
+export type Format = ExpositionFormat;
 
 export const CONTENT_TYPE: Record<Format, string> = {
   text: 'text/plain; version=0.0.4; charset=utf-8',
@@ -157,23 +159,12 @@ function familyNames(f: MetricFamily): FamilyNames {
   return n;
 }
 
-/** renderFamiliesTo writes every family that has at least one series. */
-export function renderFamiliesTo(w: ByteWriter, families: Iterable<MetricFamily>, format: Format): void {
-  const om = format === 'openmetrics';
-  for (const f of families) {
-    if (f.series.size === 0 && f.overflowSeries === undefined) continue;
-    w.text(header(f, format));
-    for (const s of f.series.values()) renderSeries(f, s, om, w);
-    if (f.overflowSeries !== undefined) renderSeries(f, f.overflowSeries, om, w);
-  }
-}
-
 /** How long one slice of a render may hold the event loop, in ms. */
 export const SLICE_MS = 3;
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * renderFamiliesSliced writes like renderFamiliesTo but gives the event loop back every few
+ * renderFamiliesSliced writes every family that has at least one series, and gives the event loop back every few
  * milliseconds, so a scrape of 100k series does not stall the ingest it shares a process with.
  * A series is never split across slices: each one is rendered from one consistent state.
  */
@@ -194,13 +185,6 @@ export async function renderFamiliesSliced(w: ByteWriter, families: Iterable<Met
     }
     if (f.overflowSeries !== undefined) renderSeries(f, f.overflowSeries, om, w);
   }
-}
-
-/** renderFamilies returns the families as exposition text. */
-export function renderFamilies(families: Iterable<MetricFamily>, format: Format): string {
-  const w = new ByteWriter();
-  renderFamiliesTo(w, families, format);
-  return w.result().toString('utf8');
 }
 
 function sampleLine(name: string, v: MetricValue<string>): string {

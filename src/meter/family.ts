@@ -104,6 +104,29 @@ export class MetricFamily<L extends string = string> {
     return s;
   }
 
+  /**
+   * zero starts the series of these label values at 0 and keeps it from expiry, so `rate()` and absence alerts see it
+   * from the first scrape. Past the cap it does nothing: no value was recorded, so nothing is folded or counted.
+   */
+  zero(values: readonly string[]): void {
+    const s = this.lookup(values);
+    if (s !== undefined) s.pinned = true;
+    else if (this.series.size < this.maxSeries) this.seriesFor(values, true);
+  }
+
+  /** valuesOf reads a label object into label values in label order; undefined (and counted) when one is not a string. */
+  valuesOf(labels: LabelSet<L> | undefined): string[] | undefined {
+    if (this.labelNames.length > 0 && (labels === null || typeof labels !== 'object')) return this.invalid();
+    const names = this.labelNames;
+    const values = new Array<string>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const v = labels![names[i]!];
+      if (typeof v !== 'string' || loneSurrogateRe.test(v)) return this.invalid();
+      values[i] = v;
+    }
+    return values;
+  }
+
   private lookup(values: readonly string[]): Series | undefined {
     let node = this.index;
     for (let i = 0; i < values.length - 1; i++) {
@@ -138,16 +161,10 @@ export class MetricFamily<L extends string = string> {
   }
 
   private create(labels: LabelSet<L>): Series | undefined {
-    // Sized up front: a pushed-to array keeps spare capacity, which every series would carry.
-    const names = this.labelNames;
-    const values = new Array<string>(names.length);
-    for (let i = 0; i < names.length; i++) {
-      const v = labels[names[i]!];
-      // A lone surrogate has no UTF-8 form: rendered as U+FFFD, two such values would be one duplicated series.
-      if (typeof v !== 'string' || loneSurrogateRe.test(v)) return this.invalid();
-      values[i] = v;
-    }
-    return this.seriesFor(values);
+    // valuesOf sizes the array up front (a pushed-to array keeps spare capacity, which every series would carry) and
+    // refuses a lone surrogate: it has no UTF-8 form, and rendered as U+FFFD two such values would be one duplicated series.
+    const values = this.valuesOf(labels);
+    return values === undefined ? undefined : this.seriesFor(values);
   }
 
   private invalid(): undefined {

@@ -83,6 +83,12 @@ abstract class Instrument<L extends string, B> {
   private readonly bound = new Map<unknown, B>();
   constructor(readonly family: MetricFamily<L>) {}
   protected abstract bind(series: unknown): B;
+  /** zero starts this label set's series at 0 (pinned: it never expires) without binding a handle; a no-op past the cap. */
+  zero(labels: LabelSet<L>): void {
+    const values = this.family.valuesOf(labels);
+    if (values !== undefined) this.family.zero(values);
+  }
+
   /** labels returns the bound handle of this label set (cached); the series is pinned and never expires. */
   labels(labels: LabelSet<L>): B {
     const s = this.family.seriesOf(labels);

@@ -1,5 +1,5 @@
 /** Pipeline handles and jobs: queue wait, stages, duration, e2e latency, real-time factor and outcome of each job. */
-import { type JobOutcome, type StageOutcome, jobOutcomes } from '../catalog/index.js';
+import { type JobOutcome, type StageOutcome, jobOutcomes, stageOutcomes } from '../catalog/index.js';
 import type { CatalogInstruments } from './catalog-instruments.js';
 import type { InstrumentationErrorReason } from './errors.js';
 import type { FamilyContext } from './family.js';
@@ -67,8 +67,8 @@ export class Pipeline {
     this.durations = per((outcome) => c.pipelineJobDuration.labels({ pipeline, outcome }));
     this.e2e = per((outcome) => c.pipelineJobE2eDuration.labels({ pipeline, outcome }));
     for (const stage of opts.stages ?? []) {
-      for (const outcome of ['success', 'failure'] as const) c.pipelineStageDuration.family.seriesFor([pipeline, stage, outcome], true);
-      c.pipelineJobFailures.family.seriesFor([pipeline, stage], true);
+      for (const outcome of stageOutcomes) c.pipelineStageDuration.zero({ pipeline, stage, outcome });
+      c.pipelineJobFailures.zero({ pipeline, stage });
     }
   }
 

@@ -40,7 +40,7 @@ export class Scraper {
     };
     const sources = opts.sources?.map(sourceLabel) ?? [''];
     for (const item_type of opts.itemTypes ?? []) {
-      for (const source of sources) c.scraperItemsCreated.family.seriesFor([scraper, item_type, source], true);
+      for (const source of sources) c.scraperItemsCreated.zero({ scraper, item_type, source });
     }
   }
 

@@ -1,7 +1,8 @@
-/** Applies typed ingest events to the meter and the job table: the only place an event becomes a recording. */
-import type { MeterCore } from '../meter/meter.js';
+/** Applies typed ingest events and Firecrawl webhooks to the meter and the job table: the only place an event becomes a recording. */
+import type { Meter } from '../meter/meter.js';
 import type { Counter, Gauge, Histogram } from '../meter/instruments.js';
 import type { IngestEvent } from './events.js';
+import type { FirecrawlEvent } from './firecrawl.js';
 import type { JobTable } from './jobs.js';
 
 /** A declared custom family as the sidecar writes it. */
@@ -11,7 +12,7 @@ export type CustomInstrument =
   | { type: 'histogram'; labels: readonly string[]; instrument: Histogram };
 
 export interface ApplyTarget {
-  meter: MeterCore;
+  meter: Meter;
   jobs: JobTable;
   families: ReadonlyMap<string, CustomInstrument>;
   /** The sidecar's clock, Unix ms: when the job table first saw a job. */
@@ -59,5 +60,33 @@ export function applyEvent(e: IngestEvent, t: ApplyTarget): void {
       else f.instrument.observe(e.labels, e.value);
       return;
     }
+  }
+}
+
+/**
+ * applyFirecrawl maps one validated Firecrawl event onto the job lifecycle of a pipeline. Firecrawl events carry no
+ * time of their own: they happen when they arrive, at `t.now`.
+ */
+export function applyFirecrawl(pipeline: string, e: FirecrawlEvent, t: Pick<ApplyTarget, 'jobs' | 'meter' | 'now'>): void {
+  const now = t.now;
+  switch (e.type) {
+    case 'crawl.started':
+      t.jobs.started(pipeline, e.id, now, now, { initiatedAt: e.initiatedAt });
+      return;
+    case 'crawl.page':
+      t.meter.pipeline(pipeline).items(e.success ? 'indexed' : 'failed', Math.max(1, e.pages.length));
+      for (const page of e.pages) {
+        for (const [stage, seconds] of Object.entries(page.timings)) t.jobs.stage(pipeline, stage, seconds, 'success', e.id);
+      }
+      return;
+    case 'crawl.completed':
+      t.jobs.finish(pipeline, e.id, { outcome: 'completed', at: now, initiatedAt: e.initiatedAt });
+      return;
+    case 'crawl.failed':
+      t.jobs.finish(pipeline, e.id, { outcome: 'failed', at: now, initiatedAt: e.initiatedAt, failedStage: 'crawl' });
+      return;
+    case 'crawl.cancelled':
+      t.jobs.finish(pipeline, e.id, { outcome: 'cancelled', at: now, initiatedAt: e.initiatedAt });
+      return;
   }
 }

@@ -1,9 +1,10 @@
 /** The sidecar's YAML configuration: typed settings with defaults in one place, validated once with file:line:col for every problem. */
 import { isAbsolute, resolve } from 'node:path';
-import { type Node, LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import { PipemeterError } from '../meter/errors.js';
-import { MeterCore } from '../meter/meter.js';
-import { type BrokerKind, brokerKinds } from '../catalog/index.js';
+import { type Node, isMap, isScalar, isSeq } from 'yaml';
+import { type BrokerKind, brokerKinds, catalog } from '../catalog/index.js';
+import { BUILTIN_PREFIXES, FamilyNames, familyProblem } from '../meter/validate.js';
+import { DURATION_HINT, SIZE_HINT, parseDuration, parseSize } from '../shared/units.js';
+import { Problems, describe, didYouMean, isEmpty, parseYaml } from '../shared/yaml-problems.js';
 import { type StatsdConfig, type StatsdMappingConfig, captureNames, compileMatch, mappableCatalogFamily, templateRefs } from './statsd.js';
 
 export interface ListenerConfig {
@@ -148,31 +149,6 @@ export function configFromDefaults(source = '<defaults>'): SidecarConfig {
 
 /** Names of scrapers, pipelines, stages, item types and probes: label values that stay readable and bounded. */
 const nameRe = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
-const durationRe = /^(\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-const durationPartRe = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
-const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
-const sizeRe = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$/;
-const unitBytes: Record<string, number> = { B: 1, KB: 1000, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 };
-
-/** parseDuration reads `30s`, `1h30m`, `500ms` (or a number of seconds) into milliseconds; undefined when invalid. */
-export function parseDuration(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
-  if (typeof v !== 'string' || !durationRe.test(v)) return undefined;
-  let ms = 0;
-  for (const m of v.matchAll(durationPartRe)) ms += Number(m[1]) * unitMs[m[2]!]!;
-  return ms;
-}
-
-/** parseSize reads `1MiB`, `512KiB`, `1000` (bytes) into bytes; undefined when invalid. */
-export function parseSize(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isInteger(v) && v > 0 ? v : undefined;
-  if (typeof v !== 'string') return undefined;
-  const m = sizeRe.exec(v.trim());
-  if (m === null) return undefined;
-  const n = Math.floor(Number(m[1]) * unitBytes[m[2] ?? 'B']!);
-  return n > 0 ? n : undefined;
-}
-
 /** Keys that would put a secret inline: named so the message can say where the secret goes instead. */
 const inlineSecretHint: Record<string, string> = {
   token: 'secrets are read from files only; put the token in a file (mode 0600) and set token_file',
@@ -180,29 +156,7 @@ const inlineSecretHint: Record<string, string> = {
   password: 'secrets are read from files only; put the password in a file (mode 0600) and set password_file',
 };
 
-/** Collects problems with their position while the document is walked; the deploy settings loader shares it. */
-export class Problems {
-  readonly list: string[] = [];
-  constructor(
-    private readonly file: string,
-    private readonly lines: LineCounter,
-  ) {}
-
-  add(node: Node | null | undefined, path: string, message: string): void {
-    const offset = node?.range?.[0] ?? 0;
-    const { line, col } = this.lines.linePos(offset);
-    this.list.push(`${this.file}:${line}:${col}: ${path}: ${message}`);
-  }
-}
-
 type Reader<T> = (node: Node, path: string, p: Problems) => T | undefined;
-
-function describe(node: Node): string {
-  if (isMap(node)) return 'a mapping';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) return node.value === null ? 'empty' : JSON.stringify(node.value);
-  return 'an alias';
-}
 
 const str: Reader<string> = (node, path, p) => {
   if (isScalar(node) && typeof node.value === 'string' && node.value !== '') return node.value;
@@ -234,10 +188,12 @@ const TIMER_MAX_MS = 2 ** 31 - 1;
 
 function duration(minMs: number, maxMs = Number.MAX_SAFE_INTEGER): Reader<number> {
   return (node, path, p) => {
-    const ms = isScalar(node) ? parseDuration(node.value) : undefined;
+    // A bare YAML number is seconds.
+    const v = isScalar(node) ? node.value : undefined;
+    const ms = typeof v === 'number' ? (Number.isFinite(v) && v >= 0 ? v * 1000 : undefined) : parseDuration(v);
     if (ms !== undefined && ms >= minMs && ms <= maxMs) return ms;
     const range = maxMs === Number.MAX_SAFE_INTEGER ? `of at least ${minMs}ms` : `from ${minMs}ms to ${maxMs === TIMER_MAX_MS ? '24d' : `${maxMs}ms`}`;
-    p.add(node, path, `expected a duration ${range} such as "30s", "5m", "24h" or "1h30m", got ${describe(node)}`);
+    p.add(node, path, `expected ${DURATION_HINT.replace('a duration', `a duration ${range}`)}, got ${describe(node)}`);
     return undefined;
   };
 }
@@ -251,7 +207,7 @@ const positive: Reader<number> = (node, path, p) => {
 const size: Reader<number> = (node, path, p) => {
   const n = isScalar(node) ? parseSize(node.value) : undefined;
   if (n !== undefined) return n;
-  p.add(node, path, `expected a size such as "1MiB", "512KiB" or a number of bytes, got ${describe(node)}`);
+  p.add(node, path, `expected ${SIZE_HINT}, got ${describe(node)}`);
   return undefined;
 };
 
@@ -268,34 +224,6 @@ function list<T>(item: Reader<T>): Reader<T[]> {
     });
     return out;
   };
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return d[b.length]!;
-}
-
-/** didYouMean names the closest known key, if one is close enough to be a typo. */
-export function didYouMean(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k);
-    if (d < bestD) {
-      bestD = d;
-      best = k;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
 }
 
 type Fields = Record<string, (node: Node, path: string) => void>;
@@ -337,7 +265,7 @@ function fields(node: Node, path: string, p: Problems, known: Fields, required: 
       continue;
     }
     seen.add(key);
-    if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) {
+    if (isEmpty(pair.value as Node | null)) {
       p.add(keyNode, at, 'has no value; give one or remove the key');
       continue;
     }
@@ -361,7 +289,7 @@ function entries(node: Node, path: string, p: Problems, each: (name: string, val
     if (key === undefined) continue;
     const at = `${path}.${key}`;
     // A bare `beatport:` declares the name with default settings.
-    if (pair.value === null || (isScalar(pair.value) && pair.value.value === null)) each(key, null as unknown as Node, at);
+    if (isEmpty(pair.value as Node | null)) each(key, null as unknown as Node, at);
     else each(key, pair.value as Node, at);
   }
 }
@@ -384,19 +312,6 @@ function listener(target: ListenerConfig, withToken: boolean, p: Problems): Fiel
     };
   }
   return f;
-}
-
-/** familyProblem checks a custom family with the meter's own rules (names, id-like labels, buckets). */
-function familyProblem(f: CustomFamilyConfig): string | undefined {
-  const probe = new MeterCore({ defaultMetrics: false, logger: () => {} });
-  try {
-    if (f.type === 'counter') probe.counter({ name: f.name, help: f.help, labels: f.labels });
-    else if (f.type === 'gauge') probe.gauge({ name: f.name, help: f.help, labels: f.labels });
-    else probe.histogram({ name: f.name, help: f.help, labels: f.labels, buckets: f.buckets ?? [] });
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
 }
 
 function family(node: Node, path: string, p: Problems): CustomFamilyConfig | undefined {
@@ -435,9 +350,9 @@ function family(node: Node, path: string, p: Problems): CustomFamilyConfig | und
     p.add(node, `${path}.buckets`, 'a histogram needs buckets, e.g. [0.1, 0.5, 1, 5]');
     return undefined;
   }
-  const problem = familyProblem(f);
+  const problem = familyProblem({ type: f.type, name: f.name, help: f.help, labels: f.labels, buckets: f.buckets });
   if (problem !== undefined) {
-    p.add(node, path, problem);
+    p.add(node, path, problem.message);
     return undefined;
   }
   return f;
@@ -500,7 +415,7 @@ function statsdMapping(node: Node, path: string, p: Problems): StatsdMappingConf
           const k = isScalar(pair.key) ? String(pair.key.value) : '';
           const v = pair.value as Node;
           if (isScalar(v) && (typeof v.value === 'string' || typeof v.value === 'number') && String(v.value) !== '') out.labels![k] = String(v.value);
-          else p.add(v ?? n, `${at}.${k}`, `expected a label value or a capture such as "$1", got ${v === null ? 'empty' : describe(v)}`);
+          else p.add(v ?? n, `${at}.${k}`, `expected a label value or a capture such as "$1", got ${v === null ? 'nothing' : describe(v)}`);
         }
       },
     },
@@ -660,10 +575,12 @@ function broker(node: Node, path: string, p: Problems): BrokerConfig | undefined
   return b;
 }
 
+const CATALOG = 'the pipemeter catalog (docs/metrics.md)';
+
 /** validate walks the parsed document into a config, adding every problem to p. */
 function validate(root: Node | null, source: string, p: Problems): SidecarConfig {
   const cfg = configFromDefaults(source);
-  if (root === null || (isScalar(root) && root.value === null)) return cfg;
+  if (isEmpty(root)) return cfg;
   const { metrics, ingest } = cfg.listeners;
   const mappingNodes: [Node, string][] = [];
   fields(root, '', p, {
@@ -696,8 +613,25 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
           });
         cfg.pipelines.push(pl);
       }),
-    families: (n, at) =>
-      namedList(n, at, p, 'expected a list of families, each with name, type and help', family, cfg.families, (name) => `family "${name}" is declared twice; keep one`),
+    families: (n, at) => {
+      // Beside the catalog and the process collectors, and beside each other: no two may write the same sample names.
+      const names = new FamilyNames(catalog.map((f) => ({ name: f.name, type: f.type, owner: CATALOG })));
+      const readFamily: Reader<CustomFamilyConfig> = (item, at2, p2) => {
+        const f = family(item, at2, p2);
+        if (f === undefined) return undefined;
+        const builtin = BUILTIN_PREFIXES.find((prefix) => f.name.startsWith(prefix));
+        const problem = names.collision(f);
+        if (builtin !== undefined) p2.add(item, at2, `metric family "${f.name}": names starting with "${builtin}" belong to the default process collectors the sidecar exposes; choose another prefix`);
+        else if (problem?.code === 'E_FAMILY_DUPLICATE' && problem.other?.owner !== CATALOG) p2.add(item, `${at2}.name`, `family "${f.name}" is declared twice; keep one`);
+        else if (problem !== undefined) p2.add(item, at2, problem.message);
+        else {
+          names.add({ name: f.name, type: f.type, owner: `${at2} (this file)` });
+          return f;
+        }
+        return undefined;
+      };
+      namedList(n, at, p, 'expected a list of families, each with name, type and help', readFamily, cfg.families, (name) => `family "${name}" is declared twice; keep one`);
+    },
     probes: (n, at) =>
       namedList(n, at, p, 'expected a list of probes, each with name and url', probe, cfg.probes, (name) => `probe "${name}" is declared twice; names are the target label and must be unique`),
     limits: (n, at) =>
@@ -742,17 +676,9 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
  * as one E_CONFIG error, one line each: `file:line:col: field.path: what is wrong, how to fix`.
  */
 export function loadConfig(text: string, file: string): SidecarConfig {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const p = new Problems(file, lineCounter);
-  for (const e of doc.errors) {
-    const { line, col } = lineCounter.linePos(e.pos[0]);
-    p.list.push(`${file}:${line}:${col}: YAML syntax: ${e.message.split('\n')[0]}; fix the syntax at this position`);
-  }
-  const cfg = p.list.length === 0 ? validate(doc.contents as Node | null, file, p) : configFromDefaults(file);
-  if (p.list.length > 0) {
-    throw new PipemeterError('E_CONFIG', `${file}: ${p.list.length} problem${p.list.length === 1 ? '' : 's'} in the configuration:\n${p.list.join('\n')}`);
-  }
+  const { root, problems } = parseYaml(text, file);
+  const cfg = problems.list.length === 0 ? validate(root, file, problems) : configFromDefaults(file);
+  problems.throwIfAny('E_CONFIG', 'configuration');
   return cfg;
 }
 

@@ -2,12 +2,12 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Meter } from '../exposition/meter.js';
-import type { Logger } from '../meter/errors.js';
-import { type CustomInstrument, applyEvent } from './apply.js';
+import type { Meter } from '../meter/meter.js';
+import type { Logger } from '../shared/errors.js';
+import { type CustomInstrument, applyEvent, applyFirecrawl } from './apply.js';
 import type { BoundedSet } from './bounded-set.js';
 import { type DeclaredFamily, type RejectReason, parseEvent } from './events.js';
-import { type FirecrawlEvent, dedupKeys, parseFirecrawl, verifySignature } from './firecrawl.js';
+import { dedupKeys, parseFirecrawl, verifySignature } from './firecrawl.js';
 import type { JobTable } from './jobs.js';
 import { type RateLimitOptions, RateLimiter } from './rate-limit.js';
 
@@ -223,7 +223,7 @@ export function createIngestApp(c: IngestContext): express.Express {
       return res.json({ accepted: false, duplicate: true });
     }
     for (const k of keys) c.dedup.add(k);
-    applyFirecrawl(name, parsed.value, c);
+    applyFirecrawl(name, parsed.value, { meter: c.meter, jobs: c.jobs, now: c.now() });
     accepted.firecrawl.inc();
     res.json({ accepted: true });
   });
@@ -272,29 +272,4 @@ function utf8Lines(body: Buffer): (string | undefined)[] {
     start = end + 1;
   }
   return out;
-}
-
-/** applyFirecrawl maps one validated Firecrawl event onto the job lifecycle of a pipeline. */
-export function applyFirecrawl(pipeline: string, e: FirecrawlEvent, c: Pick<IngestContext, 'jobs' | 'meter' | 'now'>): void {
-  const now = c.now();
-  switch (e.type) {
-    case 'crawl.started':
-      c.jobs.started(pipeline, e.id, now, now, { initiatedAt: e.initiatedAt });
-      return;
-    case 'crawl.page':
-      c.meter.pipeline(pipeline).items(e.success ? 'indexed' : 'failed', Math.max(1, e.pages.length));
-      for (const page of e.pages) {
-        for (const [stage, seconds] of Object.entries(page.timings)) c.jobs.stage(pipeline, stage, seconds, 'success', e.id);
-      }
-      return;
-    case 'crawl.completed':
-      c.jobs.finish(pipeline, e.id, { outcome: 'completed', at: now, initiatedAt: e.initiatedAt });
-      return;
-    case 'crawl.failed':
-      c.jobs.finish(pipeline, e.id, { outcome: 'failed', at: now, initiatedAt: e.initiatedAt, failedStage: 'crawl' });
-      return;
-    case 'crawl.cancelled':
-      c.jobs.finish(pipeline, e.id, { outcome: 'cancelled', at: now, initiatedAt: e.initiatedAt });
-      return;
-  }
 }

@@ -1,7 +1,7 @@
 /** The in-flight job table: jobs by pipeline and id, from queued to finished, bounded in size and age, recorded through the Pipeline handles. */
 import { type JobOutcome, jobAnomalies } from '../catalog/index.js';
 import type { Counter } from '../meter/instruments.js';
-import type { MeterCore } from '../meter/meter.js';
+import type { Meter } from '../meter/meter.js';
 import type { Pipeline } from '../meter/pipeline.js';
 import { BoundedSet } from './bounded-set.js';
 
@@ -59,7 +59,7 @@ export class JobTable {
   private cursor: MapIterator<[string, JobRecord]> | undefined;
 
   constructor(
-    private readonly meter: MeterCore,
+    private readonly meter: Meter,
     private readonly opts: JobTableOptions,
   ) {
     this.finished = new BoundedSet(opts.finishedMemory);
@@ -77,7 +77,7 @@ export class JobTable {
   /** declare starts a pipeline's gauges and out-of-order counters at 0. */
   declare(pipeline: string): void {
     this.countsOf(pipeline);
-    for (const kind of jobAnomalies) this.anomalies.family.seriesFor([pipeline, kind], true);
+    for (const kind of jobAnomalies) this.anomalies.zero({ pipeline, kind });
     this.publish(pipeline);
   }
 

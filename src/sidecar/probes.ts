@@ -1,7 +1,7 @@
 /** Health probes: each target's health URL fetched with undici on its interval, with a timeout, into probe_success and probe_duration_seconds. */
 import { request } from 'undici';
-import type { MeterCore } from '../meter/meter.js';
-import type { Logger } from '../meter/errors.js';
+import type { Meter } from '../meter/meter.js';
+import type { Logger } from '../shared/errors.js';
 import type { ProbeConfig } from './config.js';
 
 /** ProbeFetch fetches a URL and returns its HTTP status; it must honour the abort signal. */
@@ -22,7 +22,7 @@ export class Prober {
 
   constructor(
     private readonly probes: readonly ProbeConfig[],
-    private readonly meter: MeterCore,
+    private readonly meter: Meter,
     private readonly fetch: ProbeFetch,
     private readonly logger: Logger,
   ) {}

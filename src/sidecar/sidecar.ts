@@ -1,8 +1,10 @@
 /** createSidecar: the sidecar as two express apps and its timers (probes, sweeps, snapshots), built from a config and explicit dependencies. */
+import type { RequestListener } from 'node:http';
 import express from 'express';
-import { createMeter, type Meter } from '../exposition/meter.js';
+import { createMeter } from '../exposition/create-meter.js';
+import type { Meter } from '../meter/meter.js';
 import { serveMetrics } from '../exposition/handler.js';
-import { type Logger, PipemeterError } from '../meter/errors.js';
+import { type Logger, PipemeterError } from '../shared/errors.js';
 import { VERSION } from '../meter/version.js';
 import type { CustomInstrument } from './apply.js';
 import { BoundedSet } from './bounded-set.js';
@@ -32,10 +34,10 @@ export interface SidecarDeps {
 export interface Sidecar {
   readonly meter: Meter;
   readonly jobs: JobTable;
-  /** `/metrics`, `/healthz`, `/readyz` and the landing page. */
-  readonly metricsApp: express.Express;
+  /** `/metrics`, `/healthz`, `/readyz` and the landing page: an express app, typed as the request listener it is. */
+  readonly metricsApp: RequestListener;
   /** `/v1/events` and `/v1/webhooks/firecrawl/:pipeline`. */
-  readonly ingestApp: express.Express;
+  readonly ingestApp: RequestListener;
   /** True once start() has loaded the state. */
   readonly ready: boolean;
   /** start loads the state file and starts the probe, sweep and snapshot timers. */

@@ -1,7 +1,7 @@
 /** The sidecar's state file: the in-flight job table and webhook dedup keys, written atomically and read back with one validator. */
 import * as nodeFs from 'node:fs';
 import { dirname } from 'node:path';
-import { PipemeterError } from '../meter/errors.js';
+import { PipemeterError } from '../shared/errors.js';
 import type { JobRecord } from './jobs.js';
 
 /** The file system the sidecar touches: secrets (read once at creation) and the state file. */

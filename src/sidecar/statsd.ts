@@ -1,9 +1,7 @@
 /** StatsD and DogStatsD ingest: parses `name:value|type|@rate|#tag:v` lines and maps metric names onto bounded families. */
 import { findFamily } from '../catalog/index.js';
-import type { Meter } from '../exposition/meter.js';
 import type { MetricFamily } from '../meter/family.js';
-import { addGauge, incCounter, observeHistogram, setGauge } from '../meter/family.js';
-import type { CounterSeries, GaugeSeries, HistogramSeries } from '../meter/series.js';
+import type { AnyInstrument, Meter } from '../meter/meter.js';
 
 /** Why a StatsD line was refused: the `reason` label of `pipemeter_ingest_rejected_total{source="statsd"}`. */
 export const statsdRejectReasons = [
@@ -160,7 +158,7 @@ export function mappableCatalogFamily(name: string) {
 interface Compiled {
   re: RegExp;
   family: MetricFamily;
-  type: 'counter' | 'gauge' | 'histogram';
+  instrument: AnyInstrument;
   /** One template per family label, in label order; undefined: the tag of that name. */
   templates: (string | undefined)[];
   /** Closed value sets of the family's labels, in label order. */
@@ -221,13 +219,14 @@ export class StatsdIngest {
     this.rejectedLines = cat.ingestEvents.labels({ source: 'statsd', outcome: 'rejected' });
     for (const reason of statsdRejectReasons) cat.ingestRejected.labels({ source: 'statsd', reason });
     this.mappings = config.mappings.map((m) => {
-      const family = meter.getFamily(m.family);
+      const instrument = meter.instrument(m.family);
       // The config was validated against the catalog and the declared families; a miss here is a wiring bug.
-      if (family === undefined) throw new Error(`statsd mapping for "${m.match}": family ${m.family} is not registered in the meter`);
+      if (instrument === undefined) throw new Error(`statsd mapping for "${m.match}": family ${m.family} is not registered in the meter`);
+      const family = instrument.instrument.family;
       return {
         re: compileMatch(m),
         family,
-        type: family.def.type,
+        instrument,
         templates: family.labelNames.map((l) => m.labels[l]),
         closed: family.labelNames.map((l) => family.def.values?.[l]),
       };
@@ -305,9 +304,10 @@ export class StatsdIngest {
     const r = this.resolve(s.name);
     if (r === undefined) return ['unmapped', `no statsd mapping matches ${show(s.name)}; add one under statsd.mappings (unmapped names are dropped so they cannot grow the series count)`];
     const { m, match } = r;
-    if (familyTypeOf[s.type] !== m.type) return ['type_mismatch', `${s.name} is a StatsD ${s.type} but ${m.family.name} is a ${m.type}; map it onto a ${familyTypeOf[s.type]}`];
-    const values = new Array<string>(m.templates.length);
-    for (let i = 0; i < values.length; i++) {
+    const type = m.instrument.type;
+    if (familyTypeOf[s.type] !== type) return ['type_mismatch', `${s.name} is a StatsD ${s.type} but ${m.family.name} is a ${type}; map it onto a ${familyTypeOf[s.type]}`];
+    const labels: Record<string, string> = {};
+    for (let i = 0; i < m.templates.length; i++) {
       const t = m.templates[i];
       const label = m.family.labelNames[i]!;
       const v = t === undefined ? s.tags[label] : t.replace(refRe, (_, n: string | undefined, g: string | undefined) => (n !== undefined ? match[Number(n)] : match.groups?.[g!]) ?? '');
@@ -316,23 +316,23 @@ export class StatsdIngest {
       }
       const closed = m.closed[i];
       if (closed !== undefined && !closed.includes(v)) return ['invalid_label_value', `${s.name}: label ${label} of ${m.family.name} must be one of ${closed.join(', ')}, got ${show(v)}`];
-      values[i] = v;
+      labels[label] = v;
     }
-    const series = m.family.seriesFor(values);
-    const ctx = m.family.ctx;
-    switch (s.type) {
-      case 'c':
-        incCounter(series as CounterSeries, s.value / s.rate, ctx);
+    const i = m.instrument;
+    switch (i.type) {
+      case 'counter':
+        i.instrument.inc(labels, s.value / s.rate);
         return undefined;
-      case 'g':
-        if (s.delta) addGauge(series as GaugeSeries, s.value, ctx);
-        else setGauge(series as GaugeSeries, s.value, ctx);
+      case 'gauge':
+        if (s.delta) i.instrument.inc(labels, s.value);
+        else i.instrument.set(labels, s.value);
         return undefined;
-      default: {
+      case 'histogram': {
         // Timers are milliseconds in StatsD; Prometheus families are in base units.
         const v = s.type === 'ms' ? s.value / 1000 : s.value;
         const n = Math.min(MAX_REPLICAS, Math.max(1, Math.round(1 / s.rate)));
-        for (let i = 0; i < n; i++) observeHistogram(series as HistogramSeries, m.family.upperBounds, v, ctx);
+        const bound = i.instrument;
+        for (let r = 0; r < n; r++) bound.observe(labels, v);
         return undefined;
       }
     }

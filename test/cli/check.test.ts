@@ -6,12 +6,13 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { idShapeOf } from '../../src/cli/check/analyse.js';
-import type { CheckReport } from '../../src/cli/check/report.js';
-import { checkDefaults, parseDuration, targetUrl } from '../../src/cli/check/settings.js';
-import { check, checkTargets } from '../../src/cli/commands/check.js';
+import { idShapeOf } from '../../src/check/analyse.js';
+import type { CheckReport } from '../../src/check/report.js';
+import { checkTargets } from '../../src/check/check.js';
+import { checkDefaults, targetUrl } from '../../src/check/settings.js';
+import { check } from '../../src/cli/commands/check.js';
 import { UsageError } from '../../src/cli/command.js';
-import { createMeter } from '../../src/exposition/meter.js';
+import { createMeter } from '../../src/index.js';
 import { makeSidecar } from '../sidecar/fixtures.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -361,16 +362,6 @@ describe('pipemeter check (in process)', () => {
     ['http://w:8000', 'http://w:8000/metrics'],
     ['https://w/custom/path', 'https://w/custom/path'],
   ])('target %s is fetched as %s', (input, want) => expect(targetUrl(input)).toBe(want));
-
-  it.each([
-    ['500ms', 500],
-    ['5s', 5000],
-    ['2h', 7_200_000],
-    ['1h30m', 5_400_000],
-    ['2 hours', undefined],
-    ['h', undefined],
-  ])('duration %s is %s ms', (input, want) => expect(parseDuration(input)).toBe(want));
-
   it.each([
     ['3f2b6c1e-8a4d-4c7e-9b1a-2d5e6f7a8b9c', 'UUIDs'],
     ['d41d8cd98f00b204e9800998ecf8427e', 'hashes or hex ids'],

@@ -13,7 +13,7 @@ import { generate } from '../../src/cli/commands/generate.js';
 import { generateAll } from '../../src/deploy/index.js';
 import { loadSettings } from '../../src/deploy/settings-file.js';
 import { defaults } from '../../src/deploy/settings.js';
-import { PipemeterError } from '../../src/meter/errors.js';
+import { PipemeterError } from '../../src/shared/errors.js';
 import { builtCli, describeWithTools } from '../helpers/tools.js';
 import { cliIO, repoRoot, runAsync, tempDirs } from './helpers.js';
 
@@ -161,7 +161,7 @@ describe('pipemeter generate --settings, the built binary', () => {
     expect(r.stderr.split('\n')).toEqual([
       `pipemeter generate: ${file}: 2 problems in the deploy settings:`,
       `${file}:2:13: targetDown.severity: expected one of the severities critical, warning or info, got "page"`,
-      `${file}:3:8: targetDown.for: expected a duration such as "5m" (a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"; "0s" fires at once), got "soon"`,
+      `${file}:3:8: targetDown.for: expected a duration such as "5m" (units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"; "0s" fires at once), got "soon"`,
       '',
     ]);
   });

@@ -4,6 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateAll } from '../../src/deploy/index.js';
+import { RULE_CASES_DIR } from '../../src/deploy/rule-tests.js';
 import { defaults } from '../../src/deploy/settings.js';
 import { readCommitted, repoRoot } from './helpers.js';
 
@@ -27,6 +28,12 @@ describe('generateAll', () => {
     expect(paths.filter((p) => !/^(deploy|docs)\//.test(p))).toEqual([]);
   });
 
+  it('renders one promtool test file per rule case file', () => {
+    const cases = listFiles(RULE_CASES_DIR).map((p) => p.slice(RULE_CASES_DIR.length + 1));
+    expect(cases.length).toBeGreaterThan(0);
+    expect(files.map((f) => f.path).filter((p) => p.startsWith('deploy/prometheus/tests/')).sort()).toEqual(cases.map((c) => `deploy/prometheus/tests/${c}`).sort());
+  });
+
   it('follows the settings it is given', () => {
     const other = generateAll({ ...defaults, scrapeInterval: '15s' });
     const config = other.find((f) => f.path === 'deploy/prometheus/prometheus.yml')?.content ?? '';
@@ -39,9 +46,9 @@ describe('drift: committed files match the generators', () => {
     expect(readCommitted(path)).toBe(content);
   });
 
-  it('deploy/ holds no file the generators no longer write (git-ignored files, such as local secrets, aside)', () => {
+  it('deploy/ holds no file the generators no longer write (the rule cases they read, and git-ignored files such as local secrets, aside)', () => {
     const generated = new Set(files.map((f) => f.path));
-    const extra = listFiles('deploy').filter((p) => !generated.has(p));
+    const extra = listFiles('deploy').filter((p) => !generated.has(p) && !p.startsWith(`${RULE_CASES_DIR}/`));
     // git check-ignore prints the paths it ignores: a user's deploy/compose/secrets/* is theirs, not drift.
     const ignored = extra.length === 0 ? [] : spawnSync('git', ['check-ignore', '--', ...extra], { cwd: repoRoot, encoding: 'utf8' }).stdout.split('\n');
     expect(extra.filter((p) => !ignored.includes(p))).toEqual([]);

@@ -7,7 +7,7 @@ import { repoRoot, runAsync, tempCopy } from './helpers.js';
 
 const promDir = join(repoRoot, 'deploy/prometheus');
 const ruleFiles = readdirSync(join(promDir, 'rules')).map((f) => `rules/${f}`);
-const testFiles = readdirSync(join(promDir, 'tests')).map((f) => `tests/${f}`);
+const testFiles = readdirSync(join(promDir, 'tests')).filter((f) => f.endsWith('.yaml')).map((f) => `tests/${f}`);
 
 describeWithTools(['promtool'], 'deploy/prometheus with promtool', () => {
   let copy: ReturnType<typeof tempCopy>;

@@ -24,7 +24,7 @@ interface TestGroup {
   alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[];
   promql_expr_test?: { expr: string; exp_samples: { labels: string }[] }[];
 }
-const testGroups: TestGroup[] = readdirSync(join(repoRoot, 'deploy/prometheus/tests')).flatMap(
+const testGroups: TestGroup[] = readdirSync(join(repoRoot, 'deploy/prometheus/tests')).filter((f) => f.endsWith('.yaml')).flatMap(
   (f) => readYaml<{ tests: TestGroup[] }>(`deploy/prometheus/tests/${f}`).tests,
 );
 const alertTests = testGroups.flatMap((g) => g.alert_rule_test ?? []);

@@ -1,9 +1,9 @@
 /** loadSettings: a partial settings file merged over the defaults, and every bad input refused with file:line:col: path. */
 import { describe, expect, it } from 'vitest';
-import { PipemeterError } from '../../src/meter/errors.js';
+import { PipemeterError } from '../../src/shared/errors.js';
 import { differsFromDefaults, loadSettings, matchesPath, ruleAt, rulePatterns } from '../../src/deploy/settings-file.js';
 import { defaults } from '../../src/deploy/settings.js';
-import { deployDefaults, generateAll, loadDeploySettings } from '../../src/index.js';
+import { deployDefaults, generateAll, loadDeploySettings } from '../../src/deploy/index.js';
 import { readCommitted } from './helpers.js';
 
 /** problemsOf returns the problem lines of a settings file that must be refused (one E_SETTINGS error listing them). */
@@ -101,11 +101,12 @@ describe('loadSettings: bad input', () => {
     ['a mapping where a string goes', 'runbookBaseUrl: { url: x }\n', 'f.yaml:1:17: runbookBaseUrl: expected an http(s) URL such as "https://github.com/pipemeter/pipemeter/blob/main/docs/runbooks.md", got a mapping'],
     ['a number in a list of strings', 'targets:\n  alertmanager: [9093]\n', 'f.yaml:2:18: targets.alertmanager[0]: expected a non-empty string such as "localhost:9093", got 9093'],
     ['an item type in a list whose default is empty', 'workerTargets: [[a]]\n', 'f.yaml:1:17: workerTargets[0]: expected a non-empty string such as "localhost:9101", got a list'],
-    ['a duration in words', 'scraper:\n  noItems:\n    window: 6 hours\n', 'f.yaml:3:13: scraper.noItems.window: expected a duration such as "6h" (a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"), got "6 hours"'],
-    ['a compound duration', 'rateWindow: 1h30m\n', 'f.yaml:1:13: rateWindow: expected a duration such as "5m" (a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"), got "1h30m"'],
-    ['a zero window', 'pipeline:\n  jobsStuck: { window: 0h }\n', 'f.yaml:2:24: pipeline.jobsStuck.window: expected a duration such as "1h" (a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"), got "0h"'],
-    ['a duration as a bare number', 'targetDown:\n  for: 300\n', 'f.yaml:2:8: targetDown.for: expected a duration such as "5m" (a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"; "0s" fires at once), got 300'],
-    ['a repeat interval in ms', 'alertmanager:\n  repeat: { warning: 500ms }\n', 'f.yaml:2:22: alertmanager.repeat.warning: expected a duration such as "4h" (a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"), got "500ms"'],
+    ['a duration in words', 'scraper:\n  noItems:\n    window: 6 hours\n', 'f.yaml:3:13: scraper.noItems.window: expected a duration such as "6h" (units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"), got "6 hours"'],
+    ['a compound window that names recording rules', 'rateWindow: 1h30m\n', 'f.yaml:1:13: rateWindow: expected a duration such as "5m" in one whole number and one unit, as recording-rule names carry it (`_rate5m`): "90m", not "1h30m", got "1h30m"'],
+    ['a decimal duration, which Prometheus does not read', 'scraper:\n  noItems: { window: 1.5h }\n', 'f.yaml:2:22: scraper.noItems.window: expected a duration such as "6h" (units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"), got "1.5h"'],
+    ['a zero window', 'pipeline:\n  jobsStuck: { window: 0h }\n', 'f.yaml:2:24: pipeline.jobsStuck.window: expected a duration such as "1h" (units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"), got "0h"'],
+    ['a duration as a bare number', 'targetDown:\n  for: 300\n', 'f.yaml:2:8: targetDown.for: expected a duration such as "5m" (units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"; "0s" fires at once), got 300'],
+    ['a repeat interval with its units out of order', 'alertmanager:\n  repeat: { warning: 30m4h }\n', 'f.yaml:2:22: alertmanager.repeat.warning: expected a duration such as "4h" (units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"), got "30m4h"'],
     ['a severity Alertmanager does not route', 'probeFailing:\n  severity: page\n', 'f.yaml:2:13: probeFailing.severity: expected one of the severities critical, warning or info, got "page"'],
     ['a quantile of 1', 'quantiles: [0.5, 1]\n', 'f.yaml:1:18: quantiles[1]: expected a number between 0 and 1, both excluded, such as 0.5 (50 % is 0.5), got 1'],
     ['a ratio written as a percentage', 'scraper:\n  schemaErrors: { maxRatio: 5 }\n', 'f.yaml:2:29: scraper.schemaErrors.maxRatio: expected a number between 0 and 1, both excluded, such as 0.05 (5 % is 0.05), got 5'],
@@ -158,7 +159,7 @@ describe('loadSettings: bad input', () => {
     expect(lines).toEqual([
       'f.yaml:1:1: scrapeIntervall: unknown key; did you mean "scrapeInterval"?',
       'f.yaml:2:12: quantiles: is an empty list; give at least one item, or remove the key to keep the default [0.5,0.95,0.99]',
-      'f.yaml:4:22: scraper.noItems.window: expected a duration such as "6h" (a whole number and one unit: s, m, h, d or w; "90m", not "1h30m"), got "soon"',
+      'f.yaml:4:22: scraper.noItems.window: expected a duration such as "6h" (units y, w, d, h, m, s, ms, largest first, whole numbers: "90m" or "1h30m"), got "soon"',
       'f.yaml:4:38: scraper.noItems.severity: expected one of the severities critical, warning or info, got "loud"',
       'f.yaml:6:28: pipeline.failureRate.maxRatio: expected a number between 0 and 1, both excluded, such as 0.1 (10 % is 0.1), got 10',
       'f.yaml:8:25: alertmanager.channels.critical: expected a non-empty string such as "#pipemeter-critical", got 5',

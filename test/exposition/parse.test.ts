@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createMeter } from '../../src/exposition/meter.js';
+import { createMeter } from '../../src/index.js';
 import { formatOf, parseExposition, parseNumber } from '../../src/exposition/parse.js';
 import type { Format } from '../../src/exposition/render.js';
 import { describeWithTools, promtoolCheckMetrics } from '../helpers/tools.js';

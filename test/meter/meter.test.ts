@@ -110,7 +110,7 @@ describe('custom families', () => {
     const m = quiet();
     expect(() => new PromCounter({ name: 'scraper_runs_total', help: 'x', registers: [m.registry] })).toThrow(/already registered by the pipemeter catalog/);
     new PromCounter({ name: 'legacy_total', help: 'x', registers: [m.registry] });
-    expect(() => m.counter({ name: 'legacy_total', help: 'L.' })).toThrow(/already registered in meter\.registry/);
+    expect(() => m.counter({ name: 'legacy_total', help: 'L.' })).toThrow(/already registered by meter\.registry/);
   });
 
   it('keeps two meters in one process apart', async () => {
@@ -120,6 +120,22 @@ describe('custom families', () => {
     b.counter({ name: 'same_total', help: 'S.' });
     expect(samples(await expo.text(a), 'same_total')).toEqual(['same_total 1']);
     expect(samples(await expo.text(b), 'same_total')).toEqual(['same_total 0']);
+  });
+});
+
+describe('zero', () => {
+  it('starts a series at 0 without a handle, pinned against expiry; past the cap it does nothing and counts nothing', async () => {
+    const m = createMeter({ service: 'test', defaultMetrics: false, logger: () => {}, maxSeries: 2 });
+    const c = m.counter({ name: 'jobs_total', help: 'Jobs.', labels: ['queue'] });
+    c.zero({ queue: 'a' });
+    c.zero({ queue: 'b' });
+    c.zero({ queue: 'c' });
+    m.expireIdle(0, Date.now() + 1);
+    const text = await expo.text(m);
+    expect(samples(text, 'jobs_total')).toEqual(['jobs_total{queue="a"} 0', 'jobs_total{queue="b"} 0']);
+    expect(text).toContain('pipemeter_series_overflow_total{metric="jobs_total"} 0\n');
+    c.zero({ queue: 5 as unknown as string });
+    expect(await m.metrics()).toContain('pipemeter_instrumentation_errors_total{reason="invalid_labels"} 1\n');
   });
 });
 
@@ -215,6 +231,17 @@ describe('self families', () => {
     const text = await expo.text(m);
     expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
     expect(text).toContain('# TYPE nodejs_heap_size_used_bytes gauge');
+    // prom-client's three gauges named like counters are left out (promtool refuses them); the per-type gauges stay.
+    expect(text).toContain('# TYPE nodejs_active_handles gauge');
+    expect(text).not.toMatch(/^nodejs_active_(handles|requests|resources)_total/m);
+  });
+
+  it('refuses a prom-client metric that collides with a pipemeter family\'s samples, and the reverse', () => {
+    const m = quiet();
+    m.histogram({ name: 'fetch_seconds', help: 'F.', buckets: [1] });
+    expect(() => new PromCounter({ name: 'fetch_seconds_count', help: 'x', registers: [m.registry] })).toThrow(/collides with histogram "fetch_seconds"/);
+    new PromCounter({ name: 'legacy_seconds', help: 'x', registers: [m.registry] });
+    expect(() => m.gauge({ name: 'legacy_seconds_created', help: 'L.' })).toThrow(/collides with counter "legacy_seconds" of meter\.registry/);
   });
 });
 

@@ -1,4 +1,5 @@
 /** Bad input at every ingest route: each is a clear 4xx with a reason, counted, and its valid neighbours still land. */
+import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
@@ -255,7 +256,7 @@ describe('header injection', () => {
   it('a header value with a bare CR or LF is refused with 400 by the HTTP parser, and the listener keeps serving', async () => {
     tried += 2;
     const t = app();
-    const server = t.sidecar.ingestApp.listen(0, '127.0.0.1');
+    const server = createServer(t.sidecar.ingestApp).listen(0, '127.0.0.1');
     try {
       await new Promise((r) => server.once('listening', r));
       const port = (server.address() as { port: number }).port;

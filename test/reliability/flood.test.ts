@@ -7,8 +7,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type RunningSidecar, startSidecar } from '../../src/cli/commands/serve.js';
-import { createMeter } from '../../src/exposition/meter.js';
+import { type RunningSidecar, startSidecar } from '../../src/sidecar/host.js';
+import { createMeter } from '../../src/index.js';
 import { parseExposition } from '../../src/exposition/parse.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 

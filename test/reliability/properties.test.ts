@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createMeter } from '../../src/exposition/meter.js';
+import { createMeter } from '../../src/index.js';
 import { type Format } from '../../src/exposition/render.js';
 import { parseExposition } from '../../src/exposition/parse.js';
 import { promtoolCheckMetrics, which } from '../helpers/tools.js';

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningSidecar, startSidecar } from '../../src/cli/commands/serve.js';
-import { createMeter } from '../../src/exposition/meter.js';
+import { type RunningSidecar, startSidecar } from '../../src/sidecar/host.js';
+import { createMeter } from '../../src/index.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 import { sampleLines } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 /** Test fixtures for the sidecar: an in-memory file system, a settable clock, and a sidecar built from YAML. */
 import { expect } from 'vitest';
-import { createMeter } from '../../src/exposition/meter.js';
-import { PipemeterError } from '../../src/meter/errors.js';
+import { createMeter } from '../../src/index.js';
+import { PipemeterError } from '../../src/shared/errors.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 import type { ProbeFetch } from '../../src/sidecar/probes.js';
 import { type Sidecar, createSidecar } from '../../src/sidecar/sidecar.js';

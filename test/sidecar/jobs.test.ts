@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMeter } from '../../src/exposition/meter.js';
+import { createMeter } from '../../src/index.js';
 import { JobTable } from '../../src/sidecar/jobs.js';
 import { lintedExpositions } from '../helpers/exposition.js';
 import { sampleLines } from './fixtures.js';

@@ -1,7 +1,7 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMeter } from '../../src/exposition/meter.js';
+import { createMeter } from '../../src/index.js';
 import { Prober, undiciProbe } from '../../src/sidecar/probes.js';
 import { sampleLines } from './fixtures.js';
 

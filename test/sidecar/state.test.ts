@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PipemeterError } from '../../src/meter/errors.js';
+import { PipemeterError } from '../../src/shared/errors.js';
 import { type SidecarState, nodeSidecarFs, parseState, readState, writeState } from '../../src/sidecar/state.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipemeter-state-'));

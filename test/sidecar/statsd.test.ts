@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
-import { startSidecar } from '../../src/cli/commands/serve.js';
+import { startSidecar } from '../../src/sidecar/host.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 import { globToRegExp, parseStatsdLine, procNetAddress, udpSocketDrops } from '../../src/sidecar/statsd.js';
 import { lintedExpositions } from '../helpers/exposition.js';

@@ -1,11 +1,9 @@
 /** `pipemeter check`: fetch each target's /metrics, parse it strictly, and report what would hurt in Prometheus. */
-import { Agent } from 'undici';
-import { formatOf, parseExposition } from '../../exposition/parse.js';
-import { analyse } from '../check/analyse.js';
-import { fetchMetrics } from '../check/fetch.js';
-import { type CheckReport, REPORT_VERSION, type TargetReport, exitCode, isProblem, renderHuman, renderJson } from '../check/report.js';
-import { type CheckSettings, checkDefaults, formatDuration, parseCheckArgs } from '../check/settings.js';
-import type { CliIO, Command } from '../command.js';
+import { checkTargets } from '../../check/check.js';
+import { exitCode, renderHuman, renderJson } from '../../check/report.js';
+import { type CheckSettings, checkDefaults, targetUrl } from '../../check/settings.js';
+import { formatDuration, parseDuration } from '../../shared/units.js';
+import { type CliIO, type Command, UsageError } from '../command.js';
 
 const help = `pipemeter check: fetch each target's /metrics and report what Prometheus would choke on.
 
@@ -35,35 +33,72 @@ Examples:
   pipemeter check http://worker:9464/metrics --max-age 6h --max-series 500 --json
 `;
 
-/** checkTargets fetches and analyses every target (in parallel, reported in the order given). */
-export async function checkTargets(settings: CheckSettings, now: () => number = Date.now): Promise<CheckReport> {
-  const dispatcher = new Agent({ connections: 4 });
+/** target reads one target argument; a URL that is not one is the user's mistake on the command line. */
+function target(arg: string): string {
   try {
-    const targets = await Promise.all(
-      settings.urls.map(async (url): Promise<TargetReport> => {
-        const res = await fetchMetrics(url, { ...settings, dispatcher });
-        if (!res.ok) {
-          return {
-            url,
-            ok: false,
-            reachable: false,
-            status: res.status ?? null,
-            format: null,
-            families: 0,
-            series: 0,
-            kinds: [],
-            top: [],
-            findings: [{ severity: 'error', code: 'unreachable', message: `${res.error} (after ${res.attempts} attempt${res.attempts === 1 ? '' : 's'})` }],
-          };
-        }
-        const a = analyse(parseExposition(res.body, formatOf(res.contentType)), settings, now());
-        return { url, ok: !a.findings.some(isProblem), reachable: true, status: res.status, ...a };
-      }),
-    );
-    return { version: REPORT_VERSION, ok: targets.every((t) => t.ok), targets };
-  } finally {
-    await dispatcher.close();
+    return targetUrl(arg);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
+}
+
+function int(flag: string, v: string, min: number): number {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${flag} needs a whole number of at least ${min}, got "${v}"`);
+  return Number(v);
+}
+
+function duration(flag: string, v: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms === 0) throw new UsageError(`${flag} needs a duration such as 500ms, 5s, 2h or 1h30m, got "${v}"`);
+  return ms;
+}
+
+/** parseCheckArgs turns argv into settings; every user mistake is a UsageError that says what to type instead. */
+export function parseCheckArgs(argv: readonly string[]): CheckSettings {
+  const s: CheckSettings = { ...checkDefaults, urls: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      s.urls.push(target(arg));
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const value = (): string => {
+      if (eq >= 0) return arg.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--catalog':
+        s.catalog = true;
+        break;
+      case '--json':
+        s.json = true;
+        break;
+      case '--max-series':
+        s.maxSeries = int(flag, value(), 1);
+        break;
+      case '--max-age':
+        s.maxAgeSeconds = duration(flag, value()) / 1000;
+        break;
+      case '--timeout':
+        s.timeoutMs = duration(flag, value());
+        break;
+      case '--retries':
+        s.retries = int(flag, value(), 0);
+        break;
+      case '--top':
+        s.top = int(flag, value(), 0);
+        break;
+      default:
+        throw new UsageError(`unknown option "${flag}"; run "pipemeter check --help" for the options`);
+    }
+    if ((flag === '--catalog' || flag === '--json') && eq >= 0) throw new UsageError(`${flag} takes no value`);
+  }
+  if (s.urls.length === 0) throw new UsageError('give at least one target, e.g. pipemeter check http://localhost:9464/metrics');
+  return s;
 }
 
 export const check: Command = {

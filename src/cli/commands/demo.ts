@@ -1,9 +1,9 @@
 /** `pipemeter demo`: a simulated fleet feeding a sidecar, so every panel and alert has data on the first run. */
 import { readFileSync } from 'node:fs';
-import { parseDuration } from '../../sidecar/config.js';
+import { parseDuration } from '../../shared/units.js';
 import { type Command, UsageError } from '../command.js';
-import { type Scenario, scenarios } from '../demo/fleet.js';
-import { type DemoOptions, startDemo } from '../demo/run.js';
+import { type Scenario, scenarios } from '../../demo/fleet.js';
+import { type DemoOptions, startDemo } from '../../demo/run.js';
 
 interface DemoArgs extends Omit<DemoOptions, 'log'> {
   durationMs?: number;

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { generateAll } from '../../deploy/index.js';
 import { differsFromDefaults, loadSettings } from '../../deploy/settings-file.js';
 import { type Settings, defaults } from '../../deploy/settings.js';
-import { PipemeterError } from '../../meter/errors.js';
+import { PipemeterError } from '../../shared/errors.js';
 import { type Command, UsageError } from '../command.js';
 
 const help = `pipemeter generate: write the Prometheus, Alertmanager and Grafana assets and the docs they link to,

@@ -1,7 +1,7 @@
 /** Broker queue pollers: one Redis connection per broker, read on its interval into queue_depth, the oldest age and broker_up. */
 import { Redis, type RedisOptions } from 'ioredis';
-import type { MeterCore } from '../../meter/meter.js';
-import type { Logger } from '../../meter/errors.js';
+import type { Meter } from '../../meter/meter.js';
+import type { Logger } from '../../shared/errors.js';
 import type { BrokerConfig } from '../config.js';
 import { layouts } from './layouts.js';
 
@@ -12,7 +12,7 @@ export function reconnectDelay(attempt: number, random = Math.random): number {
 }
 
 export interface PollerDeps {
-  meter: MeterCore;
+  meter: Meter;
   logger: Logger;
   /** Unix ms. */
   now(): number;

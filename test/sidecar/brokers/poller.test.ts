@@ -1,7 +1,7 @@
 /** Broker pollers against a real redis-server: each framework's key layout, the password file, an outage and the recovery. */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMeter } from '../../../src/exposition/meter.js';
+import { createMeter } from '../../../src/index.js';
 import { type BrokerConfig, loadConfig } from '../../../src/sidecar/config.js';
 import { BrokerPoller, reconnectDelay, redact } from '../../../src/sidecar/brokers/poller.js';
 import { celeryKeys, parseRqTime } from '../../../src/sidecar/brokers/layouts.js';

@@ -8,12 +8,12 @@ import {
   instrumentationErrors,
   seriesOverflow,
   statsdDatagramsDropped,
-} from '../../catalog/index.js';
-import type { Format } from '../../exposition/render.js';
-import type { ParsedExposition, ParsedFamily } from '../../exposition/parse.js';
-import { MeterCore } from '../../meter/meter.js';
+} from '../catalog/index.js';
+import type { Format } from '../exposition/render.js';
+import type { ParsedExposition, ParsedFamily } from '../exposition/parse.js';
+import { familiesAtStart } from '../meter/start.js';
 import type { CheckSettings } from './settings.js';
-import { formatDuration } from './settings.js';
+import { formatDuration } from '../shared/units.js';
 
 /** error and warning make the exit code 1; a note is information only. */
 export type Severity = 'error' | 'warning' | 'note';
@@ -63,19 +63,8 @@ const idShapes: readonly { what: string; re: RegExp }[] = [
 /** How many distinct id-like values a label needs before it is a finding: one build revision is bounded, many are not. */
 const ID_VALUES_MIN = 2;
 
-/** A fresh meter's series at start: what a pipemeter handle exposes before any event, so its absence is a finding. */
-let startFamilies: ReadonlySet<string> | undefined;
-function familiesAtStart(): ReadonlySet<string> {
-  if (startFamilies === undefined) {
-    const m = new MeterCore({ defaultMetrics: false, logger: () => {} });
-    m.scraper('check');
-    m.pipeline('check');
-    const names = new Set<string>();
-    for (const f of m.allFamilies()) if (f.series.size > 0) names.add(f.name);
-    startFamilies = names;
-  }
-  return startFamilies;
-}
+/** The families a pipemeter handle exposes before any event, so their absence is a finding. */
+const startFamilies: ReadonlySet<string> = new Set(familiesAtStart.map((f) => f.name));
 
 /** catalogName is the name the catalog uses: OpenMetrics declares a counter without its `_total`. */
 function catalogName(f: ParsedFamily, format: Format): string {
@@ -157,7 +146,7 @@ function catalogFindings(present: ReadonlyMap<string, ParsedFamily>, kinds: read
     });
     return out;
   }
-  const atStart = familiesAtStart();
+  const atStart = startFamilies;
   const domains: FamilyDomain[] = [...kinds];
   // pipemeter's own families come with every pipemeter meter; other exporters are not expected to have them.
   if (present.has('pipemeter_build_info')) domains.push('self');

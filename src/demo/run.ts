@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { loadConfig } from '../../sidecar/config.js';
-import { signBody } from '../../sidecar/firecrawl.js';
-import { type RunningSidecar, startSidecar } from '../commands/serve.js';
+import { loadConfig } from '../sidecar/config.js';
+import { signBody } from '../sidecar/firecrawl.js';
+import { type RunningSidecar, startSidecar } from '../sidecar/host.js';
 import { Fleet, OVERFLOW_SCENARIO_MAX_SERIES, type Outgoing, type Scenario, crawlStages, imageStages, videoStages } from './fleet.js';
 
 export interface DemoOptions {

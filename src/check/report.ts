@@ -1,5 +1,5 @@
 /** The check report: the stable JSON shape (version 1, see docs/check.md), the human table, and the exit code. */
-import type { Format } from '../../exposition/render.js';
+import type { Format } from '../exposition/render.js';
 import type { FamilySeries, Finding, TargetKind } from './analyse.js';
 
 export const REPORT_VERSION = 1;

@@ -2,8 +2,8 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { type Dispatcher, request } from 'undici';
-import { VERSION } from '../../meter/version.js';
-import { formatDuration } from './settings.js';
+import { VERSION } from '../meter/version.js';
+import { formatDuration } from '../shared/units.js';
 
 const gunzipAsync = promisify(gunzip);
 

@@ -1,0 +1,38 @@
+/** checkTargets: fetch each target's /metrics, parse it strictly, and analyse it into one report. */
+import { Agent } from 'undici';
+import { formatOf, parseExposition } from '../exposition/parse.js';
+import { analyse } from './analyse.js';
+import { fetchMetrics } from './fetch.js';
+import { type CheckReport, REPORT_VERSION, type TargetReport, isProblem } from './report.js';
+import type { CheckSettings } from './settings.js';
+
+/** checkTargets fetches and analyses every target (in parallel, reported in the order given). */
+export async function checkTargets(settings: CheckSettings, now: () => number = Date.now): Promise<CheckReport> {
+  const dispatcher = new Agent({ connections: 4 });
+  try {
+    const targets = await Promise.all(
+      settings.urls.map(async (url): Promise<TargetReport> => {
+        const res = await fetchMetrics(url, { ...settings, dispatcher });
+        if (!res.ok) {
+          return {
+            url,
+            ok: false,
+            reachable: false,
+            status: res.status ?? null,
+            format: null,
+            families: 0,
+            series: 0,
+            kinds: [],
+            top: [],
+            findings: [{ severity: 'error', code: 'unreachable', message: `${res.error} (after ${res.attempts} attempt${res.attempts === 1 ? '' : 's'})` }],
+          };
+        }
+        const a = analyse(parseExposition(res.body, formatOf(res.contentType)), settings, now());
+        return { url, ok: !a.findings.some(isProblem), reachable: true, status: res.status, ...a };
+      }),
+    );
+    return { version: REPORT_VERSION, ok: targets.every((t) => t.ok), targets };
+  } finally {
+    await dispatcher.close();
+  }
+}

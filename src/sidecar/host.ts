@@ -1,0 +1,203 @@
+/** startSidecar: a sidecar listening on its metrics and ingest ports (and StatsD), in this process, until close(). */
+import { type Socket, createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import type { Meter } from '../meter/meter.js';
+import { PipemeterError } from '../shared/errors.js';
+import { type SidecarConfig, loadConfig, resolvePaths } from './config.js';
+import { DEFAULT_CONFIG_YAML } from './default-config.js';
+import { type Sidecar, type SidecarDeps, createSidecar } from './sidecar.js';
+import { procNetAddress, udpSocketDrops } from './statsd.js';
+
+export interface StartSidecarOptions {
+  /** Override the config's listener ports; 0 picks a free one. */
+  metricsPort?: number;
+  ingestPort?: number;
+  metricsHost?: string;
+  ingestHost?: string;
+  /** Override statsd.port (when statsd.enabled); 0 picks a free one. */
+  statsdPort?: number;
+  deps?: SidecarDeps;
+  /** How long close() waits for in-flight requests before cutting connections; default 10 s. */
+  drainMs?: number;
+  /** How often the StatsD socket's kernel drop count is read (Linux); default 5 s. */
+  kernelDropsEveryMs?: number;
+}
+
+export interface RunningSidecar {
+  /** `http://host:port/metrics` */
+  metricsUrl: string;
+  /** `http://host:port` (the ingest API is under /v1). */
+  ingestUrl: string;
+  /** `host:port` of the StatsD UDP socket, when statsd.enabled. */
+  statsdAddress?: string;
+  meter: Meter;
+  sidecar: Sidecar;
+  /** close stops accepting, drains in-flight requests, stops the timers and writes the last snapshot. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_DRAIN_MS = 10_000;
+
+async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new PipemeterError('E_LISTEN', `cannot listen for ${what} on ${host}:${port} (${err.code ?? err.message}); free the port or set listeners.${what}.port`, { cause: err }));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** bindStatsd opens the StatsD UDP socket; every datagram goes to the sidecar, which counts what it refuses. */
+async function bindStatsd(sidecar: Sidecar, host: string, port: number): Promise<Socket> {
+  // A larger receive buffer rides out bursts while the event loop is busy (the kernel caps it at net.core.rmem_max).
+  const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new PipemeterError('E_LISTEN', `cannot bind the StatsD socket on ${host}:${port}/udp (${err.code ?? err.message}); free the port or set statsd.port`, { cause: err }));
+    socket.once('error', onError);
+    socket.bind(port, host, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+  socket.on('message', (msg) => sidecar.handleStatsdPacket!(msg));
+  // A UDP socket reports ICMP errors; none of them is a reason to stop ingesting.
+  socket.on('error', () => {});
+  return socket;
+}
+
+/**
+ * watchKernelDrops reads the StatsD socket's drop count from /proc/net/udp (Linux) every few seconds,
+ * so datagrams the kernel dropped on a full receive buffer are counted, not lost silently. Elsewhere,
+ * or where the file cannot be read, it does nothing. Returns a stop function.
+ */
+function watchKernelDrops(sidecar: Sidecar, socket: Socket, everyMs: number): () => void {
+  const record = sidecar.recordStatsdKernelDrops;
+  if (record === undefined || process.platform !== 'linux') return () => {};
+  const { port, family, address: bound } = socket.address();
+  const file = family === 'IPv6' ? '/proc/net/udp6' : '/proc/net/udp';
+  const address = family === 'IPv4' ? procNetAddress(bound) : undefined;
+  const read = () =>
+    readFile(file, 'utf8').then(
+      (text) => {
+        const drops = udpSocketDrops(text, port, address);
+        if (drops !== undefined) record(drops);
+      },
+      () => {},
+    );
+  void read();
+  const timer = setInterval(read, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+function closeSocket(socket: Socket | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket === undefined) return resolve();
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+function urlHost(host: string): string {
+  // A wildcard address is not one a client can dial; loopback reaches it from this host.
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+async function drain(server: Server, ms: number): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  // A keep-alive connection whose request finishes during the drain turns idle later: close it then.
+  const idle = setInterval(() => server.closeIdleConnections(), 25);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, ms);
+    timer.unref();
+  });
+  await Promise.race([closed, timeout]);
+  clearTimeout(timer);
+  clearInterval(idle);
+  await closed;
+}
+
+/**
+ * startSidecar runs a sidecar in this process on its two listeners; `demo` and tests use it.
+ * It listens first, then loads the state (so /readyz says when the state is in), then starts the timers.
+ */
+export async function startSidecar(config: SidecarConfig, opts: StartSidecarOptions = {}): Promise<RunningSidecar> {
+  const sidecar = createSidecar(config, opts.deps);
+  const metrics = createServer(sidecar.metricsApp);
+  const ingest = createServer(sidecar.ingestApp);
+  // Requests Node's HTTP parser refuses (a bad request line, a CR or NUL in a header, headers over the
+  // limit) never reach the app: answer them as Node would, and count them, so nothing is refused silently.
+  ingest.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    sidecar.meter.catalog.ingestRejected.inc({ source: 'http', reason: 'bad_request' });
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+  const mHost = opts.metricsHost ?? config.listeners.metrics.host;
+  const iHost = opts.ingestHost ?? config.listeners.ingest.host;
+  const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
+  let udp: Socket | undefined;
+  try {
+    const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics');
+    const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest');
+    if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port);
+    const stopDrops = udp === undefined ? () => {} : watchKernelDrops(sidecar, udp, opts.kernelDropsEveryMs ?? 5000);
+    await sidecar.start();
+    let closing: Promise<void> | undefined;
+    return {
+      metricsUrl: `http://${urlHost(mHost)}:${mPort}/metrics`,
+      ingestUrl: `http://${urlHost(iHost)}:${iPort}`,
+      statsdAddress: udp === undefined ? undefined : `${urlHost(config.statsd.host)}:${udp.address().port}`,
+      meter: sidecar.meter,
+      sidecar,
+      close: () =>
+        (closing ??= (async () => {
+          // Ingest first: no event accepted after this point is lost from the final snapshot.
+          stopDrops();
+          await closeSocket(udp);
+          await drain(ingest, drainMs);
+          await sidecar.stop();
+          await drain(metrics, drainMs);
+        })()),
+    };
+  } catch (err) {
+    await Promise.all([drain(metrics, 0), drain(ingest, 0), closeSocket(udp)]);
+    await sidecar.stop().catch(() => {});
+    throw err;
+  }
+}
+
+/** readConfig loads --config FILE (relative paths inside it resolve from its directory), or the embedded default. */
+export function readConfig(file: string | undefined): SidecarConfig {
+  if (file === undefined) return loadConfig(DEFAULT_CONFIG_YAML, '<default config>');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new PipemeterError('E_CONFIG', `cannot read the config file "${file}" (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path given to --config`, { cause: err });
+  }
+  return resolvePaths(loadConfig(text, file), dirname(file));
+}

@@ -12,7 +12,7 @@ export const composeDefaults = {
     sidecar: 'node:20-bookworm-slim',
     prometheus: 'prom/prometheus:v2.53.2',
     alertmanager: 'prom/alertmanager:v0.27.0',
-    grafana: 'grafana/grafana:11.2.0',
+    grafana: 'grafana/grafana:11.6.0',
   },
   ports: { metrics: 9464, ingest: 9465, statsd: 9125, prometheus: 9090, alertmanager: 9093, grafana: 3000 },
 } as const;

@@ -107,6 +107,7 @@ const rules: readonly (readonly [pattern: string, rule: Rule])[] = [
   ['slo.badOutcomes[]', outcome],
   ['slo.countedOutcomes[]', outcome],
   ['alertmanager.groupBy[]', labelName],
+  ['alertmanager.url', url],
   ['grafana.url', url],
   ['grafana.datasourceUrl', url],
   ['runbookBaseUrl', url],

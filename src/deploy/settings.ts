@@ -62,6 +62,8 @@ export interface Settings {
   slo: {
     /** Target fraction of counted jobs that complete, e.g. 0.99. */
     target: number;
+    /** Period the error budget is counted over; the burn-rate factors below assume 30 days. */
+    window: Duration;
     /** Outcomes that spend the error budget. */
     badOutcomes: readonly string[];
     /** Outcomes counted at all; `cancelled` is the user's choice and spends nothing. */
@@ -70,6 +72,8 @@ export interface Settings {
     ticket: AlertKnobs & { windows: readonly BurnWindow[] };
   };
   alertmanager: {
+    /** Alertmanager's web UI as people reach it (its `--web.external-url`); dashboards link to it. */
+    url: string;
     /** Read at run time; the webhook URL is never committed. */
     slackApiUrlFile: string;
     channels: { critical: string; warning: string };
@@ -157,6 +161,8 @@ export const defaults: Settings = {
   },
   slo: {
     target: 0.99,
+    // The SRE workbook's period; Prometheus keeps 15 d by default, so give it at least this much retention.
+    window: '30d',
     badOutcomes: ['failed', 'abandoned'],
     countedOutcomes: ['completed', 'failed', 'abandoned'],
     // SRE workbook table 5-8: 2 % of the 30-day budget in 1 h, 5 % in 6 h page; 2 m `for` as in the workbook.
@@ -179,6 +185,7 @@ export const defaults: Settings = {
     },
   },
   alertmanager: {
+    url: 'http://localhost:9093',
     slackApiUrlFile: '/etc/alertmanager/slack_webhook_url',
     channels: { critical: '#pipemeter-critical', warning: '#pipemeter-warning' },
     repeat: { critical: '1h', warning: '4h' },

@@ -1,18 +1,21 @@
 /**
  * Every dashboard query and recording-rule expression returns data from a real Prometheus holding two hours of
- * catalog-shaped series (backfilled with promtool): a query that parses but selects nothing fails here.
+ * catalog-shaped series (backfilled with promtool): a query that parses but selects nothing fails here, and so does a
+ * selector hidden behind `or vector(0)` or a guarded denominator. The glance stats and the scrapers table are also
+ * checked for their values, against a scraper whose last success is older than the alert's threshold.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type FamilyDef, catalog } from '../../src/catalog/index.js';
+import { type FamilyDef, catalog, scraperLastSuccess } from '../../src/catalog/index.js';
 import { dashboards } from '../../src/deploy/grafana.js';
+import { dashboardUids } from '../../src/deploy/grafana-ids.js';
 import { recordingRuleGroups } from '../../src/deploy/rules.js';
 import { defaults } from '../../src/deploy/settings.js';
 import { describeWithTools } from '../helpers/tools.js';
-import { runAsync } from './helpers.js';
+import { metricNames, runAsync } from './helpers.js';
 import { freePort } from '../helpers/tools.js';
 
 /** Values for open labels; closed labels take every value the catalog lists. */
@@ -26,6 +29,9 @@ const OPEN_VALUES: Record<string, string> = {
 };
 const STEP_S = 30;
 const STEPS = 240; // two hours at the 30 s scrape interval
+/** A scraper whose last success is an hour past the ScraperNoRecentSuccess threshold; the fresh one succeeded a minute ago. */
+const STALE = 'stale';
+const STALE_AGE_S = defaults.scraper.noRecentSuccess.maxAgeSeconds + 3600;
 
 function labelSets(f: FamilyDef): Record<string, string>[] {
   let sets: Record<string, string>[] = [{ job: 'pipemeter', instance: 'pipemeter:9464' }];
@@ -56,7 +62,11 @@ function openMetrics(end: number): string {
     if (f.type === 'counter') {
       family(f.name.replace(/_total$/, ''), 'counter', (i) => sets.map((l) => [`${f.name}${fmt(l)}`, i * 3]));
     } else if (f.type === 'gauge') {
-      family(f.name, 'gauge', (_i, t) => sets.map((l) => [`${f.name}${fmt(l)}`, f.name.endsWith('_timestamp_seconds') ? t - 60 : 5]));
+      const stale = f.name === scraperLastSuccess.name ? [{ ...sets[0], scraper: STALE }] : [];
+      family(f.name, 'gauge', (_i, t) => [
+        ...sets.map((l): [string, number] => [`${f.name}${fmt(l)}`, f.name.endsWith('_timestamp_seconds') ? t - 60 : 5]),
+        ...stale.map((l): [string, number] => [`${f.name}${fmt(l)}`, t - STALE_AGE_S]),
+      ]);
     } else {
       const bounds = [...(f.buckets ?? []).map(String), '+Inf'];
       family(f.name, 'histogram', (i) =>
@@ -76,20 +86,49 @@ function substitute(expr: string): string {
 }
 
 
+/** The parts of a generated panel these tests read. */
+interface PanelData {
+  title?: string;
+  type: string;
+  targets?: { refId: string; expr: string }[];
+  transformations?: { id: string; options: { renameByName?: Record<string, string> } }[];
+}
+
 const boards = dashboards(defaults).map((d) => d.dashboard);
+const panelsOf = (b: (typeof boards)[number]) => (b.panels ?? []) as PanelData[];
 const queries: [string, string][] = [
   ...boards.flatMap((b) =>
-    b.panels
+    panelsOf(b)
       // ALERTS exists only while an alert fires; no catalog data can make it appear.
-      .flatMap((p) => p.targets.filter((t) => !t.expr.includes('ALERTS{')).map((t): [string, string] => [`${b.uid} / ${p.title}`, t.expr])),
+      .flatMap((p) => (p.targets ?? []).filter((t) => !t.expr.includes('ALERTS{')).map((t): [string, string] => [`${b.uid} / ${p.title}`, t.expr])),
   ),
   ...boards.flatMap((b) =>
-    b.templating.list
+    (b.templating.list ?? [])
       .filter((v) => v.type === 'query')
-      .map((v): [string, string] => [`${b.uid} / $${v.name}`, v.query.replace(/^label_values\((.*), \w+\)$/, '$1')]),
+      .map((v): [string, string] => [`${b.uid} / $${v.name}`, String(v.query).replace(/^label_values\((.*), \w+\)$/, '$1')]),
   ),
   ...recordingRuleGroups(defaults).flatMap((g) => g.rules.map((r): [string, string] => [`record ${r.record}`, r.expr])),
 ];
+
+/**
+ * selectors lists the series selectors of a query (`name{matchers}` or a bare name), so each can be asked on its own:
+ * `count(x) or vector(0)` and `a / clamp_min(b, 1e-9)` return data even when `x` or `b` selects nothing.
+ */
+function selectors(expr: string): string[] {
+  return metricNames(expr).flatMap((name) => [...expr.matchAll(new RegExp(`(?<![\\w:])${name}(\\{[^}]*\\})?(?![\\w:(])`, 'g'))].map((m) => m[0]));
+}
+const panelSelectors: [string, string][] = [
+  ...new Map(
+    boards.flatMap((b) =>
+      panelsOf(b).flatMap((p) =>
+        (p.targets ?? []).filter((t) => !t.expr.includes('ALERTS{')).flatMap((t) => selectors(t.expr).map((sel): [string, string] => [sel, `${b.uid} / ${p.title}`])),
+      ),
+    ),
+  ),
+].map(([sel, where]) => [where, sel]);
+
+const fleet = boards.find((b) => b.uid === dashboardUids.fleet)!;
+const panel = (title: string) => panelsOf(fleet).find((p) => p.title === title)!;
 
 describeWithTools(['promtool', 'prometheus'], 'dashboard and recording-rule queries against a real Prometheus', () => {
   let dir = '';
@@ -126,16 +165,59 @@ describeWithTools(['promtool', 'prometheus'], 'dashboard and recording-rule quer
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 
+  /** query runs an instant query at the end of the data and returns its samples. */
+  async function query(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+    const url = `${base}/api/v1/query?query=${encodeURIComponent(substitute(expr))}&time=${end}`;
+    const r = (await (await fetch(url)).json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    expect(r.error, substitute(expr)).toBeUndefined();
+    expect(r.status).toBe('success');
+    return r.data?.result ?? [];
+  }
+  const one = async (expr: string) => Number((await query(expr))[0]?.value[1]);
+
   it('backfilled the data (sanity: a raw family has series)', async () => {
-    const r = (await (await fetch(`${base}/api/v1/query?query=${encodeURIComponent('count(scraper_runs_total)')}&time=${end}`)).json()) as any;
-    expect(r.data.result[0]?.value[1]).toBe('2');
+    expect(await one('count(scraper_runs_total)')).toBe(2);
   });
 
   it.each(queries)('%s returns data', async (_where, expr) => {
-    const url = `${base}/api/v1/query?query=${encodeURIComponent(substitute(expr))}&time=${end}`;
-    const r = (await (await fetch(url)).json()) as { status: string; error?: string; data?: { result: unknown[] } };
-    expect(r.error).toBeUndefined();
-    expect(r.status).toBe('success');
-    expect(r.data?.result.length, substitute(expr)).toBeGreaterThan(0);
+    expect((await query(expr)).length, substitute(expr)).toBeGreaterThan(0);
+  });
+
+  it('the selector check finds the selectors of a query, and fails one that selects nothing', async () => {
+    expect(selectors('count(a{x="1"} > 2 or b) or vector(0)')).toEqual(['a{x="1"}', 'b']);
+    expect(selectors('sum by (scraper) (rate(scraper_runs_total{job=~"$job"}[1h])) / clamp_min(up, 1e-9)')).toEqual(['scraper_runs_total{job=~"$job"}', 'up']);
+    expect(await query('count(no_such_family{job=~"$job"}) or vector(0)')).toHaveLength(1);
+    expect(await query('no_such_family{job=~"$job"}')).toHaveLength(0);
+  });
+
+  it.each(panelSelectors)('%s: %s selects series', async (_where, sel) => {
+    expect((await query(sel)).length, sel).toBeGreaterThan(0);
+  });
+
+  it('the glance stats: targets up 1 and down 0, one scraper with no recent success (the stale one), the error budget of the data', async () => {
+    const [up, down] = panel('Targets up').targets!;
+    expect(await one(up!.expr)).toBe(1);
+    expect(await one(down!.expr)).toBe(0);
+    expect(await one(panel('Scrapers with no recent success').targets![0]!.expr)).toBe(1);
+    expect(await one(panel('Jobs in flight').targets![0]!.expr)).toBe(5);
+    // Every outcome's counter grows alike, so failed and abandoned are 2 of the 3 counted outcomes.
+    const budget = await query(panel('Error budget left').targets![0]!.expr);
+    expect(budget.map((r) => r.metric.pipeline)).toEqual(['video']);
+    expect(Number(budget[0]!.value[1])).toBeCloseTo(1 - 2 / 3 / (1 - defaults.slo.target), 6);
+  });
+
+  it('the scrapers table: one row per scraper, the stale one past the last-success threshold, the fresh one under it', async () => {
+    const table = panel('Scrapers');
+    const names = table.transformations!.find((t) => t.id === 'organize')!.options.renameByName!;
+    const column = (prefix: string) => table.targets!.find((t) => names[`Value #${t.refId}`]!.startsWith(prefix))!.expr;
+    const age = new Map((await query(column('Last success'))).map((r) => [r.metric.scraper, Number(r.value[1])]));
+    expect([...age.keys()].sort()).toEqual(['spotify', STALE]);
+    expect(age.get(STALE)).toBeGreaterThan(defaults.scraper.noRecentSuccess.maxAgeSeconds);
+    expect(age.get('spotify')).toBeLessThan(defaults.scraper.noRecentSuccess.maxAgeSeconds);
+    // Every column's query keeps the scraper label alone, so Grafana's merge joins them into one row per scraper.
+    for (const t of table.targets!) for (const r of await query(t.expr)) expect(Object.keys(r.metric)).toEqual(['scraper']);
+    // Items and schema errors both grow by 3 every 30 s: 6 items a minute, one schema error per item.
+    expect(await one(column('Schema errors per item'))).toBeCloseTo(1, 3);
+    expect(await one(column('Items/min'))).toBeCloseTo(6, 3);
   });
 });

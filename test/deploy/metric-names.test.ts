@@ -25,10 +25,12 @@ const ruleExprs: [string, string][] = [
   ...alertDefs(defaults).map((d): [string, string] => [`alert ${d.rule.alert}`, d.rule.expr]),
 ];
 const panelExprs: [string, string][] = dashboards(defaults).flatMap(({ dashboard }) => [
-  ...dashboard.panels.flatMap((p) => p.targets.map((t): [string, string] => [`${dashboard.uid} / ${p.title}`, t.expr])),
-  ...dashboard.templating.list
+  ...((dashboard.panels ?? []) as { title?: string; targets?: { expr: string }[] }[]).flatMap((p) =>
+    (p.targets ?? []).map((t): [string, string] => [`${dashboard.uid} / ${p.title}`, t.expr]),
+  ),
+  ...(dashboard.templating.list ?? [])
     .filter((v) => v.type === 'query')
-    .map((v): [string, string] => [`${dashboard.uid} / $${v.name}`, v.query.replace(/^label_values\((.*), \w+\)$/, '$1')]),
+    .map((v): [string, string] => [`${dashboard.uid} / $${v.name}`, String(v.query).replace(/^label_values\((.*), \w+\)$/, '$1')]),
 ]);
 
 describe('metric names', () => {

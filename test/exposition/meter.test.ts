@@ -1,4 +1,4 @@
-import { get } from 'node:http';
+import { createServer, get } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import express from 'express';
 import { Gauge as PromGauge, Histogram as PromHistogram } from 'prom-client';
@@ -99,6 +99,30 @@ describe('router', () => {
     const a = express().use(m.router({ path: '/internal/metrics' }));
     expect((await request(a).get('/internal/metrics')).status).toBe(200);
     expect((await request(a).get('/metrics')).status).toBe(404);
+  });
+
+  it('hands every other request to the next express handler, and answers HEAD and a query string', async () => {
+    const a = express()
+      .use(m.router())
+      .get('/items/:id', (req, res) => {
+        res.send(`item ${req.params.id}`);
+      });
+    expect((await request(a).get('/items/7')).text).toBe('item 7');
+    expect((await request(a).post('/metrics')).status).toBe(404);
+    expect((await request(a).head('/metrics')).status).toBe(200);
+    expect((await request(a).get('/metrics?x=1')).text).toContain('pipemeter_build_info');
+    // Mounted under a prefix, as express strips it from req.url.
+    const mounted = express().use('/ops', m.router());
+    expect((await request(mounted).get('/ops/metrics')).status).toBe(200);
+  });
+
+  it('serves a plain node:http server: /metrics from the handler, anything else 404 without a next', async () => {
+    const handler = m.router();
+    const srv = createServer((req, res) => handler(req, res));
+    expect((await request(srv).get('/metrics')).text).toContain('pipemeter_build_info');
+    const other = await request(srv).get('/other');
+    expect(other.status).toBe(404);
+    expect(other.text).toBe('not found; metrics are at /metrics\n');
   });
 });
 

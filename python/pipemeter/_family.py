@@ -161,8 +161,10 @@ class Family:
         except Exception:
             self.ctx.error("invalid_labels")
             return None
-        s = self.series.get(key)
-        return s if s is not None else self.create(key)
+        try:
+            return self.series[key]
+        except (KeyError, TypeError):  # a new label set, or a value that is not even hashable
+            return self.create(key)
 
     def remove(self, values):
         with self.lock:

@@ -101,8 +101,9 @@ class MeterScraper(ScraperHandle):
         """Count n items of a type; ``source`` may be a full URL, only its host is kept."""
         f = self._items
         key = (self.name, item_type, source_label(source))
-        s = f.series.get(key)
-        if s is None:
+        try:
+            s = f.series[key]
+        except (KeyError, TypeError):  # a new label set, or a value that is not even hashable
             s = f.create(key)
             if s is None:
                 return
@@ -111,8 +112,9 @@ class MeterScraper(ScraperHandle):
     def schema_error(self, error_type, item_type, n=1):
         f = self._errors
         key = (self.name, item_type, error_type)
-        s = f.series.get(key)
-        if s is None:
+        try:
+            s = f.series[key]
+        except (KeyError, TypeError):  # a new label set, or a value that is not even hashable
             s = f.create(key)
             if s is None:
                 return
@@ -171,8 +173,9 @@ class MeterPipeline:
     def record_stage(self, stage, seconds, outcome="success", job_id=None):
         f = self._stages
         key = (self.name, stage, "failure" if outcome == "failure" else "success")
-        s = f.series.get(key)
-        if s is None:
+        try:
+            s = f.series[key]
+        except (KeyError, TypeError):  # a new label set, or a value that is not even hashable
             s = f.create(key)
             if s is None:
                 return

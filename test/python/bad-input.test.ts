@@ -54,8 +54,8 @@ describeWithPython(['prometheus_client'], [], 'bad input: the worker keeps runni
       job_unknown_outcome: 1,
       callback_not_function: 0,
     });
-    // Three reasons from the meter, one from the client (the sidecar's refusals): each logged once.
-    expect(p.logged).toBe(4);
+    // Three reasons from the meter, two from the client (the NaN count that is not JSON, the sidecar's refusals): each logged once.
+    expect(p.logged).toBe(5);
   });
 
   it('through the sidecar: what it refused is what the client counted, and the good event landed', () => {
@@ -65,6 +65,7 @@ describeWithPython(['prometheus_client'], [], 'bad input: the worker keeps runni
     expect(p.client.dropped.refused).toBe(refusedBySidecar);
     expect(p.client.dropped.refused).toBeGreaterThanOrEqual(7);
     expect(p.client.sent).toBe(p.client.accepted + p.client.dropped.refused);
+    expect(p.client.dropped.invalid).toBe(1); // the NaN count: not JSON, never sent
     expect(sidecar.get(key('scraper_items_created_total', { scraper: 'beatport', item_type: 'track', source: 'www.beatport.com' }))).toBe(1);
     expect(sidecar.get(key('scraper_items_created_total', { scraper: 'beatport', item_type: 'track', source: 'invalid' }))).toBe(2);
     // Twice 13 bad calls took well under a second: nothing waited on the network.

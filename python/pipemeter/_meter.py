@@ -350,7 +350,8 @@ class MetricsServer:
         self.port = self._httpd.server_address[1]
         host = "localhost" if addr in ("0.0.0.0", "::", "") else addr
         self.url = "http://%s:%d%s" % ("[%s]" % host if ":" in host else host, self.port, path)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="pipemeter-metrics", daemon=True)
+        # A short poll: close() waits at most this long for the serving loop to notice.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="pipemeter-metrics", daemon=True)
         self._thread.start()
 
     def close(self):

@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from ._catalog import FAMILIES, ID_LIKE_LABEL, INSTRUMENTATION_ERROR_REASONS, VERSION
 from ._family import Family
-from ._handles import MeterPipeline, MeterScraper
+from ._handles import MeterPipeline, MeterScraper, _name
 from ._instruments import Counter, Gauge, Histogram
 
 __all__ = ["DEFAULT_MAX_SERIES", "Meter", "MetricsServer", "PipemeterError", "create_meter"]
@@ -94,6 +94,7 @@ class Meter:
     def scraper(self, name, item_types=None, sources=None):
         """The handle of one scraper (the same handle for the same name); declared item types (with each
         of ``sources``, URLs or hosts, else an empty source) start at 0."""
+        _name("scraper", name)
         with self._lock:
             s = self._scrapers.get(name)
             if s is None:
@@ -102,6 +103,7 @@ class Meter:
 
     def pipeline(self, name, stages=None):
         """The handle of one pipeline; declared stages start at 0."""
+        _name("pipeline", name)
         with self._lock:
             p = self._pipelines.get(name)
             if p is None:
@@ -218,7 +220,7 @@ class Meter:
         if d["domain"] == "self":
             cap = math.inf
         else:
-            cap = o.get("max_series") or max_series or self._max_series
+            cap = next((c for c in (o.get("max_series"), max_series, self._max_series) if c is not None))
         family = Family(d, cap, self._ctx, buckets=o.get("buckets"))
         try:
             self.registry.register(family)

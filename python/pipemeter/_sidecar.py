@@ -100,14 +100,14 @@ class SidecarClient:
     def scraper(self, name, item_types=None, sources=None):
         """The handle of one scraper. With ``sources``, the declared item types are sent with count 0 so their
         series start at 0; without, declare them under ``scrapers:`` in the sidecar's config."""
-        s = self._scrapers.get(name)
+        s = self._scrapers.get(_name("scraper", name))
         if s is None:
             s = self._scrapers[name] = _ClientScraper(self, name, item_types, sources)
         return s
 
     def pipeline(self, name, stages=None):
         """The handle of one pipeline (declare its stages under ``pipelines:`` in the sidecar's config)."""
-        p = self._pipelines.get(name)
+        p = self._pipelines.get(_name("pipeline", name))
         if p is None:
             p = self._pipelines[name] = _ClientPipeline(self, name)
         return p

@@ -485,3 +485,19 @@ def test_expire_idle_drops_idle_series_and_keeps_written_and_pinned_ones(meter):
     c.inc({"k": "busy"})
     assert meter.expire_idle(60, now=61) == 1
     assert lines(meter, "seen_total") == ['seen_total{k="busy"} 3.0', 'seen_total{k="pinned"} 1.0']
+
+
+@pytest.mark.parametrize("name", [None, "", 5, ["beatport"]])
+def test_a_handle_name_that_is_not_a_string_is_refused_at_declaration(meter, name):
+    from pipemeter import SidecarClient
+
+    for declare in (meter.scraper, meter.pipeline, SidecarClient("http://127.0.0.1:9").scraper, SidecarClient("http://127.0.0.1:9").pipeline):
+        with pytest.raises(PipemeterError, match="is not a non-empty string") as err:
+            declare(name)
+        assert err.value.code == "E_HANDLE_NAME"
+
+
+def test_a_cap_of_zero_folds_everything(meter):
+    c = meter.counter(name="none_total", help="N.", labels=["k"], max_series=0)
+    c.inc({"k": "a"})
+    assert lines(meter, "none_total") == ['none_total{k="%s"} 1.0' % OVERFLOW]

@@ -111,7 +111,7 @@ const ops: Op[] = [
 /** The Node side of the same calls (times in the ops are epoch seconds; the Node module takes milliseconds). */
 function replayNode(list: readonly Op[]): ReturnType<typeof createMeter> {
   const num = (v: Json | undefined): any => (v !== null && typeof v === 'object' && !Array.isArray(v) && '$' in v ? Number(v.$) : v);
-  const ms = (v: Json | undefined) => (typeof v === 'number' ? v * 1000 : (v ?? undefined));
+  const ms = (v: Json | undefined): any => (typeof v === 'number' ? v * 1000 : (v ?? undefined));
   const m = createMeter({ service: 'replay', defaultMetrics: false, logger: () => {} });
   const jobs = new Map<string, any>();
   const fams = new Map<string, any>();

@@ -2,7 +2,7 @@
 import { expect, it } from 'vitest';
 import { describeWithPython, runPython } from './helpers.js';
 
-describeWithPython(['prometheus_client', 'pytest'], [], 'python/tests (pytest)', () => {
+describeWithPython(['prometheus_client', 'pytest', 'celery'], [], 'python/tests (pytest)', () => {
   it('pass, with none skipped', async () => {
     const r = await runPython(['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-rs', 'python/tests'], { timeoutMs: 120_000 });
     const summary = r.stdout.trim().split('\n').pop() ?? '';

@@ -78,6 +78,18 @@ describeWithPython(['prometheus_client', 'scrapy'], [], 'Scrapy: a real crawl th
     expect(v('scraper_last_success_timestamp_seconds', { scraper: 'closer' })).toBeUndefined();
   });
 
+  it('in process (PIPEMETER_PORT): the crawl serves /metrics itself, with the same items, errors and runs', async () => {
+    const inProcess = await runPython([`${fixtures}/scrapy_crawl.py`, siteUrl, 'in-process'], { timeoutMs: 60_000 });
+    expect(inProcess.code, inProcess.stderr).toBe(0);
+    const local = sampleValues(inProcess.stdout);
+    const counted = (m: Map<string, number>) =>
+      Object.fromEntries([...m].filter(([k]) => /^(scraper_items_created_total|scraper_schema_errors_total|scraper_runs_total|scraper_run_duration_seconds_count)\{/.test(k)));
+    expect(counted(local)).toEqual(counted(metrics));
+    expect(Object.keys(counted(local)).length).toBe(2 + 2 + 4 + 4);
+    // Both spiders' meters started the catalog at once, so the in-process exposition has its own families too.
+    expect(local.get(key('pipemeter_build_info', { version: '0.1.0' }))).toBe(1);
+  }, 70_000);
+
   it('the sidecar refused nothing', () => {
     const rejected = [...metrics].filter(([k, n]) => k.startsWith('pipemeter_ingest_rejected_total{') && n > 0);
     expect(rejected).toEqual([]);

@@ -90,6 +90,14 @@ describeWithPython(['prometheus_client', 'scrapy', 'celery', 'redis', 'fastapi',
     expect(r.stdout.trim().split('\n')).toContain(s.want);
   }, 40_000);
 
+  it("README.md's Python example runs", async () => {
+    const readme = /## Instrument a Python worker[\s\S]*?```python\n([\s\S]*?)```/.exec(readFileSync(join(repoRoot, 'README.md'), 'utf8'))?.[1];
+    expect(readme).toContain('create_meter(service="crawler")');
+    const r = await runPython(['-'], { input: `${sub(readme!)}\nprint(meter.metrics().decode())\n`, cwd: dir, timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('scraper_runs_total{outcome="success",scraper="beatport"} 1.0\n');
+  }, 40_000);
+
   it('app.py under uvicorn: /scrape records, /metrics answers text and OpenMetrics', async () => {
     writeFileSync(join(dir, 'app.py'), sub(named('app.py')));
     const port = await freePort();

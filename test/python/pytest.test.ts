@@ -7,6 +7,7 @@ describeWithPython(['prometheus_client', 'pytest', 'celery'], [], 'python/tests 
     const r = await runPython(['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-rs', 'python/tests'], { timeoutMs: 120_000 });
     const summary = r.stdout.trim().split('\n').pop() ?? '';
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-    expect(summary).toMatch(/^\d+ passed in /);
+    // Passed, with no test skipped, failed or in error (warnings from Celery's own imports are allowed).
+    expect(summary).toMatch(/^\d+ passed(, \d+ warnings?)? in /);
   }, 130_000);
 });

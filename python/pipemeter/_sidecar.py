@@ -217,12 +217,16 @@ class SidecarClient:
                 lines.append(line)
                 size += len(line) + 1
             if lines:
-                self._post(lines)
+                try:
+                    self._post(lines)
+                except Exception as err:  # whatever went wrong, these events are counted, not lost silently
+                    self._drop("unreachable", len(lines), "the sender failed on a batch (%r)" % (err,))
 
     def _post(self, lines):
         body = b"\n".join(lines) + b"\n"
         n = len(lines)
         delay = 0.2
+        last = self.url
         for attempt in range(self.retries + 1):
             if attempt > 0:
                 time.sleep(delay)

@@ -72,3 +72,34 @@ def test_instrument_needs_exactly_one_recorder(meter):
         instrument(app, pipeline="images")
     with pytest.raises(PipemeterError):
         instrument(app, pipeline="images", meter=meter, sidecar_url="http://127.0.0.1:9465")
+
+
+def test_publish_and_revoke_signals_send_the_sidecar_events():
+    """The publisher's side and a revoke, with a sidecar client: the signals as Celery sends them."""
+    from types import SimpleNamespace
+
+    from celery import signals
+
+    from pipemeter import SidecarClient
+    from pipemeter.celery import QUEUED_AT_HEADER
+    from test_sidecar_client import FakeSidecar
+
+    fake = FakeSidecar()
+    try:
+        client = SidecarClient(fake.url, flush_interval=60)
+        instrument(celery.Celery("pub", broker="memory://"), pipeline="images", client=client)
+        first = {"id": "t-1", "task": "resize", "retries": 0}
+        retry = {"id": "t-1", "task": "resize", "retries": 1}
+        signals.before_task_publish.send(sender="resize", headers=first, body=None)
+        signals.before_task_publish.send(sender="resize", headers=retry, body=None)
+        signals.task_revoked.send(sender=None, request=SimpleNamespace(id="t-9"), terminated=False, signum=None, expired=False)
+        assert client.flush(5)
+        assert isinstance(first[QUEUED_AT_HEADER], float) and QUEUED_AT_HEADER not in retry
+        strip = lambda e: {k: v for k, v in e.items() if k != "at"}
+        assert [strip(e) for e in fake.events] == [
+            {"type": "job_queued", "pipeline": "images", "job_id": "t-1"},
+            {"type": "job_finished", "pipeline": "images", "job_id": "t-9", "outcome": "cancelled"},
+        ]
+        assert fake.events[0]["at"] == first[QUEUED_AT_HEADER]
+    finally:
+        fake.close()

@@ -19,6 +19,14 @@ for (const name of benches) {
   const report = readFileSync(new URL(`../../bench/results/${name}.md`, import.meta.url), 'utf8');
   sections.push(report.replace(/^# /, '## '));
 }
+// The Python package's benchmark, with Debian's python3 (prometheus_client 0.16) against the sidecar built in dist/.
+process.stdout.write('bench: python...\n');
+const py = spawnSync('/usr/bin/python3', [fileURLToPath(new URL('../../bench/python.py', import.meta.url)), '--write'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+if (py.status === 0) sections.push(readFileSync(new URL('../../bench/results/python.md', import.meta.url), 'utf8').replace(/^# /, '## '));
+else {
+  process.stderr.write(`bench: python failed (exit ${py.status ?? py.signal})\n`);
+  process.exitCode = 1;
+}
 const results = `# Benchmark results
 
 Written by \`npm run bench\` (${((Date.now() - started) / 60_000).toFixed(1)} min) on ${machine()}.

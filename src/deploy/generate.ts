@@ -6,14 +6,16 @@ import { metricsMarkdown, runbooksMarkdown } from './docs.js';
 import { grafanaFiles } from './grafana.js';
 import { kubernetesFiles } from './kubernetes.js';
 import { prometheusConfig, workerTargets } from './prometheus.js';
+import { pythonCatalog } from './python-catalog.js';
 import { deployReadme } from './readme.js';
 import { ruleTestFiles } from './rule-tests.js';
 import { recordingRuleGroups } from './rules.js';
 import type { Settings } from './settings.js';
 import { toYaml } from './yaml.js';
+import { packageVersion } from '../shared/package-root.js';
 
 export interface GeneratedFile {
-  /** Relative to the output root, forward slashes: `deploy/...` or `docs/...`. */
+  /** Relative to the output root, forward slashes: `deploy/...`, `docs/...` or `python/...`. */
   path: string;
   content: string;
 }
@@ -38,5 +40,6 @@ export function generateAll(s: Settings): GeneratedFile[] {
     ...composeFiles(s).map((f) => ({ path: `deploy/compose/${f.path}`, content: f.content })),
     { path: 'docs/runbooks.md', content: runbooksMarkdown(s) },
     { path: 'docs/metrics.md', content: metricsMarkdown() },
+    { path: 'python/pipemeter/_catalog.py', content: pythonCatalog(packageVersion()) },
   ];
 }

@@ -22,10 +22,10 @@ describe('generateAll', () => {
     expect(generateAll(defaults)).toEqual(files);
   });
 
-  it('writes each path once, under deploy/ or docs/', () => {
+  it('writes each path once, under deploy/ or docs/, and the Python catalog', () => {
     const paths = files.map((f) => f.path);
     expect(new Set(paths).size).toBe(paths.length);
-    expect(paths.filter((p) => !/^(deploy|docs)\//.test(p))).toEqual([]);
+    expect(paths.filter((p) => !/^(deploy|docs)\//.test(p))).toEqual(['python/pipemeter/_catalog.py']);
   });
 
   it('renders one promtool test file per rule case file', () => {

@@ -9,7 +9,7 @@ import { PipemeterError } from '../../shared/errors.js';
 import { type Command, UsageError } from '../command.js';
 
 const help = `pipemeter generate: write the Prometheus, Alertmanager and Grafana assets and the docs they link to,
-generated from the metric catalog.
+and the Python package's catalog (python/pipemeter/_catalog.py), generated from the metric catalog.
 
 Usage: pipemeter generate [--settings FILE] [--out DIR] [--check]
 
@@ -20,7 +20,7 @@ Options:
                    shows the shape. Every problem is listed as file:line:col, exit 2.
                    The promtool cases in deploy/prometheus/tests/ are written for the default
                    thresholds: with other settings, "promtool test rules" shows which edges moved.
-  --out DIR        root to write deploy/ and docs/ under (default: the current directory)
+  --out DIR        root to write deploy/, docs/ and python/ under (default: the current directory)
   --check          write nothing; compare the files under DIR with what would be generated
                    (from --settings when given), list the ones that differ and exit 1 if any does
 

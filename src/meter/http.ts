@@ -186,8 +186,11 @@ export function mountTemplate(base: string, params: unknown): string {
   return segments.join('/');
 }
 
+/** Mount paths seen to hold no parameter or id (`/api`): read as they are, without splitting them again. */
+const MAX_STATIC_MOUNTS = 1_000;
+
 /** expressRoute is the route template express matched for the request, or "" when none did. */
-export function expressRoute(req: IncomingMessage): string {
+export function expressRoute(req: IncomingMessage, staticMounts: Set<string> = new Set()): string {
   const r = req as IncomingMessage & ExpressRequest;
   const route = r.route;
   if (route === undefined || route === null || typeof route !== 'object') return '';
@@ -195,7 +198,12 @@ export function expressRoute(req: IncomingMessage): string {
   if (path === undefined) return '';
   const base = r.baseUrl;
   if (typeof base !== 'string' || base === '') return path;
-  return mountTemplate(base, r.params) + (path === '/' ? '' : path);
+  let template = base;
+  if (!staticMounts.has(base)) {
+    template = mountTemplate(base, r.params);
+    if (template === base && staticMounts.size < MAX_STATIC_MOUNTS) staticMounts.add(base);
+  }
+  return template + (path === '/' ? '' : path);
 }
 
 /** httpMiddleware builds the middleware of one meter.http() call over the meter's HTTP families. */
@@ -208,6 +216,7 @@ export function httpMiddleware(inst: HttpInstruments, o: CheckedHttpOptions, ctx
   const methods = o.methods;
   const routeOf = o.route;
   const activeByMethod = new Map<string, BoundGauge>();
+  const staticMounts = new Set<string>();
 
   const excluded = (req: IncomingMessage): boolean => {
     const url = (req as IncomingMessage & { originalUrl?: unknown }).originalUrl;
@@ -228,7 +237,7 @@ export function httpMiddleware(inst: HttpInstruments, o: CheckedHttpOptions, ctx
 
   const route = (req: IncomingMessage): string => {
     let r: unknown;
-    if (routeOf === undefined) r = expressRoute(req);
+    if (routeOf === undefined) r = expressRoute(req, staticMounts);
     else {
       try {
         r = routeOf(req);

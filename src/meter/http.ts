@@ -31,7 +31,9 @@ export interface HttpOptions {
   labels?: Readonly<Record<string, string>>;
   /**
    * The route template of a request (`/items/:id`), read when its response ends; for a plain `node:http` server.
-   * Default: express's matched route (`req.baseUrl` + `req.route.path`), or `""` when no route matched.
+   * Default: express's matched route (`req.baseUrl` + `req.route.path`), or `""` when no route matched. Express keeps
+   * no template of a router's mount path: its parameters get their names back when the router has `mergeParams: true`,
+   * else only id-shaped segments (numbers, UUIDs, hex) become `:param`.
    */
   route?: (req: IncomingMessage) => string | undefined;
   /**

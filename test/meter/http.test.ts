@@ -10,7 +10,7 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpKnownMethods, httpServerSeconds } from '../../src/catalog/index.js';
 import { createMeter, type Meter, parseExposition, PipemeterError } from '../../src/index.js';
-import { MAX_ROUTE_LENGTH, mountTemplate } from '../../src/meter/http.js';
+import { MAX_ROUTE_LENGTH, expressRoute, mountTemplate } from '../../src/meter/http.js';
 import { lintedExpositions } from '../helpers/exposition.js';
 
 const lint = lintedExpositions();
@@ -333,6 +333,16 @@ describe('meter.http(): bounds', () => {
     expect(c['__overflow__ __overflow__ __overflow__']).toBe(30);
     const overflow = await samples(meter, 'pipemeter_series_overflow_total');
     expect(overflow.find((s) => s.labels.metric === DURATION)?.value).toBe(30);
+  });
+
+  it('the cache of static mount paths stops at 1 000 entries and routes stay right past it', () => {
+    const cache = new Set<string>();
+    const req = (baseUrl: string) => ({ baseUrl, params: {}, route: { path: '/feed' } }) as unknown as IncomingMessage;
+    for (let i = 0; i < 1_500; i++) expect(expressRoute(req(`/accounts/user-${i}`), cache)).toBe(`/accounts/user-${i}/feed`);
+    expect(cache.size).toBe(1_000);
+    expect(expressRoute(req('/accounts/12345'), cache)).toBe('/accounts/:param/feed');
+    expect(expressRoute(req('/accounts/user-1499'), cache)).toBe('/accounts/user-1499/feed');
+    expect(cache.size).toBe(1_000);
   });
 
   it('mountTemplate names mergeParams parameters and turns id-shaped segments into :param', () => {

@@ -2,6 +2,7 @@
 export { createMeter } from './exposition/create-meter.js';
 export { Meter } from './meter/meter.js';
 export type { MeterOptions, CustomFamilyOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat } from './meter/meter.js';
+export type { HttpOptions, HttpMiddleware, HttpHandler } from './meter/http.js';
 export { PipemeterError } from './shared/errors.js';
 export type { Logger } from './shared/errors.js';
 export type { InstrumentationErrorReason } from './meter/errors.js';

@@ -21,3 +21,25 @@ describe('examples/worker.mjs', () => {
     }
   });
 });
+
+describe('examples/http-api.mjs', () => {
+  it('runs against the built package: meter.http() records routes as templates, methods, statuses, and leaves out excluded paths', () => {
+    const r = spawnSync(process.execPath, ['examples/http-api.mjs', '--once'], { cwd: root, encoding: 'utf8', timeout: 20_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const counts = r.stdout.split('\n').filter((l) => l.startsWith('http_server_request_duration_seconds_count{'));
+    expect(counts.map((l) => l.replace(/^http_server_request_duration_seconds_count/, '')).sort()).toEqual(
+      [
+        '{method="GET",route="/items/:id",status_code="200"} 2',
+        '{method="GET",route="/users/:user/orders/:order",status_code="200"} 1',
+        '{method="POST",route="/items",status_code="503"} 1',
+        '{method="GET",route="",status_code="404"} 1',
+        '{method="_OTHER",route="",status_code="404"} 1',
+      ].sort(),
+    );
+    expect(r.stdout).toContain('http_server_active_requests{method="GET"} 0\n');
+    if (which('promtool') !== undefined || process.env.CI === 'true') {
+      expect(promtoolCheckMetrics(r.stdout)).toEqual({ code: 0, findings: '' });
+    }
+  });
+});

@@ -6,7 +6,7 @@ VERSION = "0.1.0"
 SCRAPER_RUN_OUTCOMES = ("success", "failure")
 JOB_OUTCOMES = ("completed", "failed", "cancelled", "abandoned")
 STAGE_OUTCOMES = ("success", "failure")
-INSTRUMENTATION_ERROR_REASONS = ("invalid_value", "negative_increment", "invalid_labels", "job_finished_twice", "job_unknown_outcome", "callback_not_function")
+INSTRUMENTATION_ERROR_REASONS = ("invalid_value", "negative_increment", "invalid_labels", "job_finished_twice", "job_unknown_outcome", "callback_not_function", "invalid_route")
 
 # Label names that look like identifiers and would give a family unbounded cardinality.
 ID_LIKE_LABEL = "(^|_)(id|ids|uuid|guid|url|uri|email|timestamp)\\Z"
@@ -163,6 +163,22 @@ FAMILIES = (
         "unit": "seconds",
     },
     {
+        "name": "http_server_request_duration_seconds",
+        "help": "Duration of HTTP server requests, by method, matched route template (\"\" when no route matched) and response status code (\"\" when none was sent).",
+        "type": "histogram",
+        "labels": ("method", "route", "status_code"),
+        "domain": "http",
+        "unit": "seconds",
+        "buckets": (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
+    },
+    {
+        "name": "http_server_active_requests",
+        "help": "HTTP server requests received and not yet answered or closed, by method.",
+        "type": "gauge",
+        "labels": ("method",),
+        "domain": "http",
+    },
+    {
         "name": "pipemeter_series_overflow_total",
         "help": "Recordings folded into a family's overflow series because the family reached its series cap.",
         "type": "counter",
@@ -176,7 +192,7 @@ FAMILIES = (
         "labels": ("reason",),
         "domain": "self",
         "values": {
-            "reason": ("invalid_value", "negative_increment", "invalid_labels", "job_finished_twice", "job_unknown_outcome", "callback_not_function"),
+            "reason": ("invalid_value", "negative_increment", "invalid_labels", "job_finished_twice", "job_unknown_outcome", "callback_not_function", "invalid_route"),
         },
     },
     {

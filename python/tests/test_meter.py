@@ -9,6 +9,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from pipemeter import OVERFLOW, PipemeterError, create_meter
+from pipemeter._catalog import INSTRUMENTATION_ERROR_REASONS
 
 from conftest import lines, value
 
@@ -270,7 +271,7 @@ def test_concurrent_recording_from_threads_loses_nothing(meter):
 def test_build_info_and_every_error_reason_start_at_once(meter):
     text = meter.metrics().decode()
     assert 'pipemeter_build_info{version="0.1.0"} 1.0' in text
-    assert len(lines(meter, "pipemeter_instrumentation_errors_total")) == 6
+    assert len(lines(meter, "pipemeter_instrumentation_errors_total")) == len(INSTRUMENTATION_ERROR_REASONS)
     # Sidecar, probe and broker families have no series in a library meter.
     assert "pipemeter_ingest_events_total{" not in text and "# TYPE probe_success" not in text
 

@@ -9,7 +9,7 @@ export type MetricUnit = 'seconds' | 'bytes' | 'ratio';
  * Who emits a family, so generators and `check` know which families a target of a kind should have.
  * `custom` is a family a user declares at run time; it is never in the catalog.
  */
-export type FamilyDomain = 'scraper' | 'pipeline' | 'self' | 'sidecar' | 'probe' | 'broker' | 'custom';
+export type FamilyDomain = 'scraper' | 'pipeline' | 'http' | 'self' | 'sidecar' | 'probe' | 'broker' | 'custom';
 
 export interface FamilyDef<L extends string = string> {
   readonly name: string;

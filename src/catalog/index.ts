@@ -1,6 +1,7 @@
 /** The metric catalog: every family pipemeter defines, one list that every generator reads. */
 import { brokerFamilies } from './broker.js';
 import type { FamilyDef, FamilyDomain } from './family.js';
+import { httpFamilies } from './http.js';
 import { pipelineFamilies } from './pipeline.js';
 import { probeFamilies } from './probe.js';
 import { scraperFamilies } from './scraper.js';
@@ -10,6 +11,7 @@ import { sidecarFamilies } from './sidecar.js';
 export * from './broker.js';
 export * from './buckets.js';
 export * from './family.js';
+export * from './http.js';
 export * from './pipeline.js';
 export * from './probe.js';
 export * from './scraper.js';
@@ -19,6 +21,7 @@ export * from './sidecar.js';
 export const catalog: readonly FamilyDef[] = [
   ...scraperFamilies,
   ...pipelineFamilies,
+  ...httpFamilies,
   ...selfFamilies,
   ...sidecarFamilies,
   ...probeFamilies,

@@ -9,6 +9,7 @@ export const instrumentationErrorReasons = [
   'job_finished_twice',
   'job_unknown_outcome',
   'callback_not_function',
+  'invalid_route',
 ] as const;
 
 export const seriesOverflow = counter({

@@ -34,8 +34,8 @@ export interface FamilySeries {
 }
 
 /** The domains whose presence names a target's kind; `self` and `probe` families are not a kind of worker. */
-export type TargetKind = Extract<FamilyDomain, 'scraper' | 'pipeline' | 'sidecar'>;
-const kindDomains: readonly TargetKind[] = ['scraper', 'pipeline', 'sidecar'];
+export type TargetKind = Extract<FamilyDomain, 'scraper' | 'pipeline' | 'http' | 'sidecar'>;
+const kindDomains: readonly TargetKind[] = ['scraper', 'pipeline', 'http', 'sidecar'];
 
 export interface Analysis {
   format: Format;
@@ -195,7 +195,8 @@ function shapeFindings(def: FamilyDef, f: ParsedFamily): Finding[] {
   const have = labelNames(f);
   const want = new Set<string>(def.labels);
   const missing = [...want].filter((l) => !have.has(l));
-  const extra = [...have].filter((l) => !want.has(l));
+  // meter.http() takes static labels (`labels: { service: 'api' }`) beside the catalog's; the rules group by the catalog's.
+  const extra = def.domain === 'http' ? [] : [...have].filter((l) => !want.has(l));
   if (missing.length > 0 || extra.length > 0) {
     const parts = [
       missing.length > 0 ? `missing ${missing.map((l) => `"${l}"`).join(', ')}` : '',

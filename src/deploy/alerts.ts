@@ -1,5 +1,7 @@
 /** Alerting rules, written once by label (never per scraper), each with the runbook text docs/runbooks.md is made of. */
 import {
+  httpServerActiveRequests,
+  httpServerRequestDuration,
   ingestEvents,
   ingestRejected,
   pipelineJobFailures,
@@ -18,7 +20,7 @@ import {
   statsdDatagramsDropped,
 } from '../catalog/index.js';
 import { DENOMINATOR_FLOOR, histogramQuantile, oneOf, quantileTag, ratio, selector, sumBy } from './promql.js';
-import { type AlertingRule, type RuleGroup, sloErrorRatioRecord } from './rules.js';
+import { type AlertingRule, type RuleGroup, httpErrorRatioRecord, quantileRecord, sloErrorRatioRecord } from './rules.js';
 import type { AlertKnobs, BurnWindow, Settings } from './settings.js';
 
 /** How to handle an alert: the sections of its runbook entry. */
@@ -30,7 +32,7 @@ export interface Runbook {
 }
 
 export interface AlertDef {
-  group: 'scraper' | 'targets' | 'pipeline' | 'slo' | 'self';
+  group: 'scraper' | 'targets' | 'pipeline' | 'http' | 'slo' | 'self';
   rule: AlertingRule;
   runbook: Runbook;
 }
@@ -342,6 +344,43 @@ function pipelineAlerts(s: Settings): Draft[] {
   ];
 }
 
+/** HTTP servers instrumented with meter.http(), by job: two services may share a route template. */
+function httpAlerts(s: Settings): Draft[] {
+  const { errorRate } = s.http;
+  const count = `${httpServerRequestDuration.name}_count`;
+  const all = sumBy(['job'], `rate(${count}[${errorRate.window}])`);
+  const errors = sumBy(['job'], `rate(${selector(count, { status_code: '~5..' })}[${errorRate.window}])`);
+  return [
+    {
+      group: 'http',
+      alert: 'HttpServerErrorRateHigh',
+      expr: `${ratio(errors, all)} > ${errorRate.maxRatio} and on (job) ${all} >= ${errorRate.minRequestsPerSecond}`,
+      knobs: errorRate,
+      summary: 'An HTTP server answers many requests with a server error.',
+      description:
+        `{{ $labels.job }} answered {{ $value | humanizePercentage }} of its requests with a 5xx status ` +
+        `over the last ${errorRate.window} (threshold ${pct(errorRate.maxRatio)}).`,
+      runbook: {
+        meaning:
+          `More than ${pct(errorRate.maxRatio)} of the requests the service answered over ${errorRate.window} got a server error ` +
+          `(status 5xx), at ${errorRate.minRequestsPerSecond} request/s or more, so a few failures of an idle service do not fire it. ` +
+          '4xx answers are the client\'s and do not count; neither do requests the client dropped before an answer (`status_code=""`).',
+        look: [
+          `sum by (route, method, status_code) (rate(${selector(count, { job: '<job>', status_code: '~5..' })}[${errorRate.window}]))`,
+          `${httpErrorRatioRecord(s.rateWindow)}{job="<job>"}`,
+          `${quantileRecord(httpServerRequestDuration, 0.99, s.rateWindow)}{job="<job>"}`,
+          `sum by (job) (${httpServerActiveRequests.name}{job="<job>"})`,
+        ],
+        fix: [
+          'One route dominates: read the service logs for that handler; a dependency it calls (database, upstream API) is the usual cause.',
+          'Every route fails: the process is unhealthy or a shared dependency is down; check recent deploys, and restart it if it is wedged.',
+          '503s with many requests in flight: the service sheds load or its pools are full; add capacity or find what holds requests.',
+        ],
+      },
+    },
+  ];
+}
+
 function burnExpr(s: Settings, windows: readonly BurnWindow[]): string {
   const budget = `(1 - ${s.slo.target})`;
   return windows
@@ -480,12 +519,12 @@ function selfAlerts(s: Settings): Draft[] {
 
 /** alertDefs returns every alert with its runbook, in a stable order. */
 export function alertDefs(s: Settings): AlertDef[] {
-  return [...scraperAlerts(s), ...targetAlerts(s), ...pipelineAlerts(s), ...sloAlerts(s), ...selfAlerts(s)].map((d) => build(s, d));
+  return [...scraperAlerts(s), ...targetAlerts(s), ...pipelineAlerts(s), ...httpAlerts(s), ...sloAlerts(s), ...selfAlerts(s)].map((d) => build(s, d));
 }
 
 /** alertRuleGroups groups the alerts as they are written to the rules file. */
 export function alertRuleGroups(s: Settings): RuleGroup<AlertingRule>[] {
   const defs = alertDefs(s);
-  const groups: AlertDef['group'][] = ['scraper', 'targets', 'pipeline', 'slo', 'self'];
+  const groups: AlertDef['group'][] = ['scraper', 'targets', 'pipeline', 'http', 'slo', 'self'];
   return groups.map((g) => ({ name: `pipemeter-${g}-alerts`, rules: defs.filter((d) => d.group === g).map((d) => d.rule) }));
 }

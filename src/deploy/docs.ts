@@ -15,7 +15,7 @@ export function runbooksMarkdown(s: Settings): string {
   const sections = defs.map((d) => {
     const r = d.rule;
     const receiver = r.labels.severity === 'critical' ? RECEIVERS.critical : RECEIVERS.warning;
-    const dash = d.group === 'scraper' ? dashboardUids.scraper : d.group === 'targets' || d.group === 'self' ? dashboardUids.fleet : dashboardUids.pipeline;
+    const dash = d.group === 'scraper' ? dashboardUids.scraper : d.group === 'targets' || d.group === 'self' || d.group === 'http' ? dashboardUids.fleet : dashboardUids.pipeline;
     return [
       `## ${r.alert}`,
       '',

@@ -96,7 +96,13 @@ export interface TableSpec extends PanelBase {
   keyLink?: { title: string; url: string };
 }
 
-export type PanelSpec = TimeseriesSpec | HeatmapSpec | StatSpec | TableSpec;
+/** A row header: the panels after it, up to the next row, are its section of the dashboard. */
+export interface RowSpec {
+  kind: 'row';
+  title: string;
+}
+
+export type PanelSpec = TimeseriesSpec | HeatmapSpec | StatSpec | TableSpec | RowSpec;
 
 /** The builder methods layout needs; every panel builder of the SDK has them. */
 interface PanelBuilder extends cog.Builder<dashboard.Panel> {
@@ -233,7 +239,7 @@ function tablePanel(spec: TableSpec): PanelBuilder {
   return b;
 }
 
-function builderOf(spec: PanelSpec): PanelBuilder {
+function builderOf(spec: Exclude<PanelSpec, RowSpec>): PanelBuilder {
   switch (spec.kind) {
     case 'timeseries':
       return timeseriesPanel(spec);
@@ -249,12 +255,26 @@ function builderOf(spec: PanelSpec): PanelBuilder {
 /** Panel grid: 24 columns; panels fill a row left to right and wrap when the next one does not fit. */
 export const GRID_COLUMNS = 24;
 
-/** panels builds every spec and places it: ids in order from 1, rows as tall as their tallest panel. */
-export function panels(specs: readonly PanelSpec[]): dashboard.Panel[] {
+/** A placed panel, or a row header (expanded: the panels of its section follow it in the dashboard's list). */
+export type Placed = { panel: dashboard.Panel } | { row: dashboard.RowPanel };
+
+/**
+ * panels builds every spec and places it: ids in order from 1, grid lines as tall as their tallest panel; a row
+ * header starts a new line, full width and one unit tall.
+ */
+export function panels(specs: readonly PanelSpec[]): Placed[] {
   let x = 0;
   let y = 0;
   let rowHeight = 0;
-  return specs.map((spec, i) => {
+  return specs.map((spec, i): Placed => {
+    if (spec.kind === 'row') {
+      y += rowHeight;
+      const row = new dashboard.RowBuilder(spec.title).id(i + 1).collapsed(false).gridPos({ x: 0, y, w: GRID_COLUMNS, h: 1 }).build();
+      x = 0;
+      y += 1;
+      rowHeight = 0;
+      return { row };
+    }
     const w = spec.w ?? 12;
     const h = spec.h ?? 8;
     if (x + w > GRID_COLUMNS) {
@@ -265,6 +285,6 @@ export function panels(specs: readonly PanelSpec[]): dashboard.Panel[] {
     const panel = builderOf(spec).id(i + 1).gridPos({ x, y, w, h }).build();
     x += w;
     rowHeight = Math.max(rowHeight, h);
-    return panel;
+    return { panel };
   });
 }

@@ -5,6 +5,8 @@
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   type FamilyDef,
+  httpServerActiveRequests,
+  httpServerRequestDuration,
   pipelineItems,
   pipelineJobDuration,
   pipelineJobE2eDuration,
@@ -29,6 +31,7 @@ import { runbookAnchor } from './alerts.js';
 import { dashboardUids } from './grafana-ids.js';
 import { DATASOURCE_VARIABLE, DS, type PanelSpec, type Query, panels, redBelow, redFrom } from './grafana-panels.js';
 import { histogramQuantile, oneOf, quantileTag, ratio, selector } from './promql.js';
+import { httpErrorRatio } from './rules.js';
 import type { Settings } from './settings.js';
 import { toJson, toYaml } from './yaml.js';
 
@@ -132,8 +135,12 @@ function dashboardOf(s: Settings, uid: string, title: string, description: strin
     ]);
   for (const v of variables(owner)) b.withVariable({ build: () => v });
   const built = panels(specs);
-  for (const p of built) b.withPanel({ build: () => p });
-  const used = [...new Set(built.map((p) => p.type))].sort();
+  for (const p of built) {
+    if ('row' in p) b.withRow({ build: () => p.row });
+    else b.withPanel({ build: () => p.panel });
+  }
+  // A row is part of every dashboard model, not a panel plugin: Grafana's export lists no requirement for it.
+  const used = [...new Set(built.flatMap((p) => ('panel' in p ? [p.panel.type] : [])))].sort();
   return {
     __inputs: [
       {
@@ -293,6 +300,56 @@ function scrapersTable(s: Settings): PanelSpec {
   };
 }
 
+/** The HTTP row: what meter.http() records for each service (job), rate, errors, duration (RED) and requests in flight. */
+function httpRow(s: Settings): PanelSpec[] {
+  const match = { job: '~$job' };
+  const count = selector(`${httpServerRequestDuration.name}_count`, match);
+  return [
+    { kind: 'row', title: 'HTTP services' },
+    {
+      kind: 'timeseries',
+      title: 'HTTP requests per second by route',
+      description: 'Requests answered, by service (job), method and matched route template; route "" is every request no route matched (404s, static files).',
+      unit: 'reqps',
+      queries: [{ expr: `sum by (job, method, route) (${rate(count)})`, legend: '{{job}} {{method}} {{route}}' }],
+    },
+    {
+      kind: 'timeseries',
+      title: 'HTTP answers per second by status code',
+      description: 'Requests by the status code of their answer; status "" is a request the client dropped before an answer.',
+      unit: 'reqps',
+      queries: [{ expr: `sum by (job, status_code) (${rate(count)})`, legend: '{{job}} {{status_code}}' }],
+    },
+    {
+      kind: 'timeseries',
+      title: 'HTTP server error ratio (5xx) by route',
+      description:
+        `Requests answered with a 5xx status over all requests, per route; HttpServerErrorRateHigh fires when a service's ratio ` +
+        `stays above ${pct(s.http.errorRate.maxRatio)} (at ${s.http.errorRate.minRequestsPerSecond} request/s or more).`,
+      unit: 'percentunit',
+      queries: [{ expr: httpErrorRatio(['job', 'route'], RI, match), legend: '{{job}} {{route}}' }],
+      links: runbooks(s, 'HttpServerErrorRateHigh'),
+    },
+    {
+      kind: 'timeseries',
+      title: 'HTTP request duration p50 / p95 / p99 by route',
+      description: 'From the request-duration histogram (OpenTelemetry\'s buckets, 5 ms to 10 s), all methods and status codes of a route.',
+      unit: 's',
+      queries: quantiles(s, httpServerRequestDuration, ['job', 'route'], match, '{{job}} {{route}}'),
+    },
+    {
+      kind: 'timeseries',
+      title: 'HTTP requests in flight',
+      description: 'Requests received and not yet answered, summed over the instances of each service; a climb with flat throughput is requests held up.',
+      unit: 'short',
+      w: 24,
+      h: 6,
+      queries: [{ expr: `sum by (job) (${selector(httpServerActiveRequests.name, match)})`, legend: '{{job}}' }],
+      links: runbooks(s, 'HttpServerErrorRateHigh'),
+    },
+  ];
+}
+
 function fleet(s: Settings): Dashboard {
   return dashboardOf(s, dashboardUids.fleet, 'pipemeter / Fleet overview', 'Every scraper and pipeline at a glance: targets, items, errors, jobs.', 'both', [
     ...glance(s),
@@ -388,6 +445,7 @@ function fleet(s: Settings): Dashboard {
       ],
       links: runbooks(s, 'PipemeterSeriesOverflow', 'PipemeterIngestRejected', 'PipemeterStatsdDatagramsDropped'),
     },
+    ...httpRow(s),
   ]);
 }
 

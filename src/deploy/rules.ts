@@ -2,6 +2,7 @@
 import {
   type FamilyDef,
   catalog,
+  httpServerRequestDuration,
   pipelineJobsFinished,
   pipelineStageDuration,
   scraperItemsCreated,
@@ -60,9 +61,35 @@ function throughputLabels(f: FamilyDef): string[] {
   return [...(owner === undefined ? [] : [owner]), ...f.labels.filter((l) => closed.includes(l) && l !== owner)];
 }
 
+/** httpRequestsRecord names the request rate of HTTP servers, by job, method, route and status code. */
+export function httpRequestsRecord(window: string): string {
+  return `${level(httpServerRequestDuration)}:http_server_requests:rate${window}`;
+}
+
+/** httpErrorRatioRecord names the share of requests answered with a 5xx status, by job and route. */
+export function httpErrorRatioRecord(window: string): string {
+  return `${level(httpServerRequestDuration)}:http_server_requests:error_ratio_rate${window}`;
+}
+
+/**
+ * httpErrorRatio is the share of an HTTP server's requests answered 5xx, by the given labels. A route's 5xx series
+ * appears only with its first server error, so the numerator falls back to 0 where the route has requests and no
+ * error yet: 0, not no data.
+ */
+export function httpErrorRatio(by: readonly string[], window: string, matchers: Readonly<Record<string, string>> = {}): string {
+  const count = `${httpServerRequestDuration.name}_count`;
+  const all = sumBy(by, `rate(${selector(count, matchers)}[${window}])`);
+  const errors = sumBy(by, `rate(${selector(count, { ...matchers, status_code: '~5..' })}[${window}])`);
+  return ratio(`(${errors} or ${all} * 0)`, all);
+}
+
+/** An HTTP server's requests are told apart by its job: two services may both have a route `/items/:id`. */
+export const HTTP_QUANTILE_LABELS = ['job', 'method', 'route'] as const;
+
 function quantileRules(s: Settings): RecordingRule[] {
   return catalog
-    .filter((f) => f.type === 'histogram')
+    // HTTP quantiles keep the job (httpRules); the other domains' owner labels (scraper, pipeline) name the worker.
+    .filter((f) => f.type === 'histogram' && f.domain !== 'http')
     .flatMap((f) =>
       s.quantiles.map((q) => ({ record: quantileRecord(f, q, s.rateWindow), expr: histogramQuantile(f, q, s.rateWindow) })),
     );
@@ -110,6 +137,18 @@ function ratioRules(s: Settings): RecordingRule[] {
   ];
 }
 
+/** httpRules record an HTTP server's RED signals: request rate, server-error ratio, duration quantiles. */
+function httpRules(s: Settings): RecordingRule[] {
+  const f = httpServerRequestDuration;
+  const w = s.rateWindow;
+  const count = `${f.name}_count`;
+  return [
+    { record: httpRequestsRecord(w), expr: sumBy(['job', 'method', 'route', 'status_code'], `rate(${count}[${w}])`) },
+    { record: httpErrorRatioRecord(w), expr: httpErrorRatio(['job', 'route'], w) },
+    ...s.quantiles.map((q) => ({ record: quantileRecord(f, q, w), expr: histogramQuantile(f, q, w, HTTP_QUANTILE_LABELS) })),
+  ];
+}
+
 /** sloWindows are every window any burn-rate pair reads, in a stable order. */
 export function sloWindows(s: Settings): Duration[] {
   const all = [...s.slo.page.windows, ...s.slo.ticket.windows].flatMap((b) => [b.short, b.long]);
@@ -129,6 +168,7 @@ export function recordingRuleGroups(s: Settings): RuleGroup<RecordingRule>[] {
     { name: 'pipemeter-quantiles', rules: quantileRules(s) },
     { name: 'pipemeter-throughput', rules: throughputRules(s) },
     { name: 'pipemeter-ratios', rules: ratioRules(s) },
+    { name: 'pipemeter-http', rules: httpRules(s) },
     { name: 'pipemeter-slo', rules: sloRules(s) },
   ];
 }

@@ -52,6 +52,10 @@ export interface Settings {
     jobsStuck: AlertKnobs & { window: Duration };
     realtimeFactor: AlertKnobs & { quantile: number; window: Duration; max: number };
   };
+  /** HTTP servers instrumented with meter.http(): the share of requests answered with a server error. */
+  http: {
+    errorRate: AlertKnobs & { window: Duration; maxRatio: number; minRequestsPerSecond: number };
+  };
   /** pipemeter watching itself: data it had to fold, refuse or lose, which it counts but cannot fix. */
   self: {
     seriesOverflow: AlertKnobs & { window: Duration };
@@ -150,6 +154,11 @@ export const defaults: Settings = {
     jobsStuck: { window: '1h', for: '15m', severity: 'warning' },
     // 30 m: RTF is observed once per finished job, so the 1 h quantile moves slowly.
     realtimeFactor: { quantile: 0.95, window: '1h', max: 2, for: '30m', severity: 'warning' },
+  },
+  http: {
+    // 5xx answers to 5 % of requests for 10 m are failures users see; below 0.1 request/s (6 a minute) a single
+    // error is a large ratio, so an idle service does not page for it.
+    errorRate: { window: '5m', maxRatio: 0.05, minRequestsPerSecond: 0.1, for: '10m', severity: 'critical' },
   },
   self: {
     // A family at its cap folds every new label set for as long as they keep coming; 5 m rides out one burst.

@@ -48,3 +48,16 @@ export function catalogInstruments(m: Make) {
 }
 
 export type CatalogInstruments = ReturnType<typeof catalogInstruments>;
+
+/**
+ * httpInstruments makes the HTTP server families with static label names after the catalog's own (`method`, `route`,
+ * `status_code`). They are not among the catalog instruments above: their label set is known only when meter.http()
+ * is first called, so a meter registers them then.
+ */
+export function httpInstruments(m: Make, extra: readonly string[]) {
+  const withExtra = <L extends string>(def: FamilyDef<L>): FamilyDef => ({ ...def, labels: [...def.labels, ...extra] });
+  return {
+    duration: m.histogram(withExtra(cat.httpServerRequestDuration)),
+    active: m.gauge(withExtra(cat.httpServerActiveRequests)),
+  };
+}

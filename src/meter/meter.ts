@@ -6,9 +6,10 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { type FamilyDef, type MetricUnit, instrumentationErrorReasons } from '../catalog/index.js';
 import { type Logger, PipemeterError } from '../shared/errors.js';
-import { type CatalogInstruments, catalogInstruments } from './catalog-instruments.js';
+import { type CatalogInstruments, catalogInstruments, httpInstruments } from './catalog-instruments.js';
 import type { InstrumentationErrorReason } from './errors.js';
 import { type FamilyContext, MetricFamily } from './family.js';
+import { type HttpInstruments, type HttpMiddleware, type HttpOptions, checkHttpOptions, httpMiddleware } from './http.js';
 import { Counter, Gauge, Histogram } from './instruments.js';
 import { Pipeline } from './pipeline.js';
 import { Scraper, type ScraperOptions } from './scraper.js';
@@ -109,6 +110,8 @@ export class Meter {
   private readonly logged = new Set<string>();
   private readonly scrapers = new Map<string, Scraper>();
   private readonly pipelines = new Map<string, Pipeline>();
+  /** The HTTP server families, registered by the first meter.http(). */
+  private httpFamilies: HttpInstruments | undefined;
   readonly ctx: FamilyContext;
 
   private readonly exposition: MeterExposition;
@@ -162,6 +165,35 @@ export class Meter {
       this.pipelines.set(name, p);
     }
     return p;
+  }
+
+  /**
+   * http returns a middleware that records `http_server_request_duration_seconds{method, route, status_code}` and
+   * `http_server_active_requests{method}`: `app.use(meter.http())` in express, before the routes, or
+   * `createServer(meter.http({ route }).wrap(handler))` for a plain `node:http` server. Bad options throw
+   * E_HTTP_OPTIONS here, with the fix; recording never throws.
+   */
+  http(opts?: HttpOptions): HttpMiddleware {
+    const o = checkHttpOptions(opts);
+    let inst = this.httpFamilies;
+    if (inst === undefined) {
+      const made = httpInstruments(
+        {
+          counter: (def) => new Counter(this.add(def, 'meter.http()')),
+          gauge: (def) => new Gauge(this.add(def, 'meter.http()')),
+          histogram: (def) => new Histogram(this.add(def, 'meter.http()')),
+        },
+        o.extra,
+      );
+      inst = this.httpFamilies = { ...made, extra: o.extra };
+    } else if (inst.extra.join(',') !== o.extra.join(',')) {
+      const names = (l: readonly string[]) => (l.length === 0 ? 'none' : l.join(', '));
+      throw new PipemeterError(
+        'E_HTTP_OPTIONS',
+        `meter.http(): static labels ${names(o.extra)} differ from the first meter.http() of this meter (${names(inst.extra)}); both write the same families, so give every call the same label names (the values may differ)`,
+      );
+    }
+    return httpMiddleware(inst, o, this.ctx);
   }
 
   counter<const L extends string = never>(o: CustomFamilyOptions<L>): Counter<L> {

@@ -239,6 +239,28 @@ describe('pipemeter check (in process)', () => {
     expect(f).toContainEqual(expect.objectContaining({ severity: 'note', code: 'absent-until-event', family: 'scraper_last_success_timestamp_seconds' }));
   });
 
+  it('knows an HTTP server by meter.http(): kind http, static labels accepted, a family without route is drift', async () => {
+    const m = createMeter({ service: 'api', defaultMetrics: false, logger: () => {} });
+    const mw = m.http({ labels: { service: 'api' } });
+    const metrics = m.router();
+    const s = await stub((req, res) => mw(req, res, () => metrics(req, res)));
+    await fetch(s.url.replace('/metrics', '/items/1'));
+    const { code, report } = await runCheck([s.url, '--catalog', '--json']);
+    expect(report!.targets[0]!.kinds).toEqual(['http']);
+    expect(codesOf(report!, 'error').concat(codesOf(report!, 'warning'))).toEqual([]);
+    expect(code).toBe(0);
+
+    const drift = await serveBody(
+      ['# TYPE http_server_request_duration_seconds histogram', 'http_server_request_duration_seconds_count{method="GET",status_code="200",path="/items/1"} 1', 'http_server_request_duration_seconds_sum{method="GET",status_code="200",path="/items/1"} 0.1', ''].join('\n'),
+    );
+    const r2 = await runCheck([drift.url, '--catalog', '--json']);
+    expect(r2.report!.targets[0]!.kinds).toEqual(['http']);
+    expect(r2.report!.targets[0]!.findings).toContainEqual(
+      expect.objectContaining({ severity: 'warning', code: 'catalog-labels', family: 'http_server_request_duration_seconds', message: expect.stringContaining('missing "route"') }),
+    );
+    expect(r2.report!.targets[0]!.findings).toContainEqual(expect.objectContaining({ severity: 'note', code: 'absent-until-event', family: 'http_server_active_requests' }));
+  });
+
   it('writes the --json shape docs/check.md documents: same keys, key order, findings by severity', async () => {
     const doc = readFileSync(`${repo}docs/check.md`, 'utf8');
     const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(doc)![1]!) as CheckReport;

@@ -26,6 +26,10 @@ const OPEN_VALUES: Record<string, string> = {
   item_type: 'track',
   source: 'open.spotify.com',
   error_type: 'validation',
+  method: 'GET',
+  route: '/items/:id',
+  // A server error, so the 5xx selectors of the HTTP panels select something.
+  status_code: '500',
 };
 const STEP_S = 30;
 const STEPS = 240; // two hours at the 30 s scrape interval

@@ -5,6 +5,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -39,6 +41,9 @@ describeWithTools(['prometheus'], 'dashboard exemplars against a real Prometheus
   let log = '';
   let jobs = 0;
   let recorder: NodeJS.Timeout | undefined;
+  // An HTTP server instrumented by meter.http(): its requests carry no id either.
+  const api: Server = createServer(meter.http({ route: () => '/items/:id' }).wrap((_req, res) => res.end('ok')));
+  let apiUrl = '';
   const startedAt = Math.floor(Date.now() / 1000) - 1;
 
   /** recordJob runs one video job with an id (stages, queue wait, RTF, e2e) and one scraper run, which has no id. */
@@ -49,6 +54,7 @@ describeWithTools(['prometheus'], 'dashboard exemplars against a real Prometheus
     job.stageObserved('transcription', 4);
     job.finish('completed', { at: now, mediaSeconds: 12 });
     void scraper.run(() => undefined);
+    if (apiUrl !== '') void fetch(apiUrl).then((r) => r.text(), () => undefined);
   }
 
   async function exemplars(expr: string): Promise<ExemplarSeries[]> {
@@ -61,6 +67,8 @@ describeWithTools(['prometheus'], 'dashboard exemplars against a real Prometheus
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pipemeter-exemplars-'));
     metrics = await meter.serve({ port: 0, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/items/1`;
     writeFileSync(
       join(dir, 'prometheus.yml'),
       `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: pipemeter\n    static_configs:\n      - targets: ['127.0.0.1:${metrics.port}']\n`,
@@ -105,6 +113,8 @@ describeWithTools(['prometheus'], 'dashboard exemplars against a real Prometheus
       if (prom.exitCode === null) prom.kill('SIGKILL');
     }
     await metrics?.close();
+    api.closeAllConnections();
+    api.close();
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 

@@ -61,7 +61,9 @@ interface Board {
 
 const files = ['fleet-overview.json', 'scraper-detail.json', 'pipeline-detail.json'];
 const boards: Board[] = files.map((f) => JSON.parse(readCommitted(`deploy/grafana/dashboards/${f}`)) as Board);
-const panels = boards.flatMap((d) => d.panels.map((p) => ({ board: d.uid, ...p })));
+/** Row headers are layout, not panels: they have no query, unit or datasource. */
+const notRow = (p: Panel) => p.type !== 'row';
+const panels = boards.flatMap((d) => d.panels.filter(notRow).map((p) => ({ board: d.uid, ...p })));
 const runbookAnchors = new Set([...readCommitted('docs/runbooks.md').matchAll(/^## (\S+)$/gm)].map((m) => m[1]?.toLowerCase()));
 const board = (uid: string) => boards.find((b) => b.uid === uid)!;
 
@@ -152,6 +154,30 @@ describe('dashboards', () => {
     // Stats and table read one instant value each: a glance needs no history.
     for (const x of [...top, table!]) for (const t of x.targets) expect(t.instant).toBe(true);
     for (const t of table!.targets) expect(t.format).toBe('table');
+  });
+
+  it('the fleet overview ends with an HTTP services row: rate by route, answers by status, 5xx ratio, p50/p95/p99, in flight, by job', () => {
+    const p = board(dashboardUids.fleet).panels;
+    const at = p.findIndex((x) => x.type === 'row');
+    expect(p.filter((x) => x.type === 'row').map((x) => x.title)).toEqual(['HTTP services']);
+    const row = p[at]!;
+    // An expanded row: its panels follow it in the list and sit below it; nothing else comes after them.
+    expect(row).toMatchObject({ collapsed: false, panels: [], gridPos: { x: 0, w: 24, h: 1 } });
+    expect(row.gridPos.y).toBe(Math.max(...p.slice(0, at).map((x) => x.gridPos.y + x.gridPos.h)));
+    const section = p.slice(at + 1);
+    expect(section.map((x) => x.title)).toEqual([
+      'HTTP requests per second by route',
+      'HTTP answers per second by status code',
+      'HTTP server error ratio (5xx) by route',
+      'HTTP request duration p50 / p95 / p99 by route',
+      'HTTP requests in flight',
+    ]);
+    for (const x of section) expect(x.gridPos.y).toBeGreaterThan(row.gridPos.y);
+    const exprs = section.flatMap((x) => x.targets.map((t) => t.expr));
+    for (const e of exprs) expect(e).toMatch(/^(histogram_quantile\(0\.\d+, )?\(?sum by \((le, )?job\b/);
+    expect(exprs.filter((e) => e.startsWith('histogram_quantile(')).length).toBe(defaults.quantiles.length);
+    expect(section[2]!.targets[0]!.expr).toContain('status_code=~"5.."');
+    expect(section[2]!.links?.map((l) => l.title)).toEqual(['Runbook: HttpServerErrorRateHigh']);
   });
 
   it('the pipeline dashboard has p50/p95/p99 per stage, queue wait vs processing, an RTF heatmap, failures by stage, hourly and daily throughput, in progress', () => {
@@ -310,7 +336,7 @@ function resolveAll(b: Board, options: { label: string; value: string }[]): Map<
   };
   const refs: [string, Ref | undefined][] = [
     ...b.templating.list.filter((v) => v.type === 'query').map((v): [string, Ref | undefined] => [`$${v.name}`, v.datasource]),
-    ...b.panels.flatMap((p) => [[p.title, p.datasource] as [string, Ref], ...p.targets.map((t): [string, Ref | undefined] => [`${p.title} ${t.refId}`, t.datasource])]),
+    ...b.panels.filter(notRow).flatMap((p) => [[p.title, p.datasource] as [string, Ref], ...p.targets.map((t): [string, Ref | undefined] => [`${p.title} ${t.refId}`, t.datasource])]),
   ];
   return new Map(refs.map(([where, ref]) => [where, resolve(ref)]));
 }
@@ -369,7 +395,7 @@ describe('datasource: provisioned and imported through the UI', () => {
     expect(sdk.version.startsWith(`${GRAFANA_VERSION}-`)).toBe(true);
     expect(b.__requires?.find((r) => r.type === 'grafana')?.version).toBe(GRAFANA_VERSION);
     expect(b.__requires?.filter((r) => r.type === 'datasource').map((r) => r.id)).toEqual(['prometheus']);
-    expect(b.__requires?.filter((r) => r.type === 'panel').map((r) => r.id)).toEqual([...new Set(b.panels.map((p) => p.type))].sort());
+    expect(b.__requires?.filter((r) => r.type === 'panel').map((r) => r.id)).toEqual([...new Set(b.panels.filter(notRow).map((p) => p.type))].sort());
   });
 });
 

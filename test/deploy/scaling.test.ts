@@ -49,12 +49,16 @@ const recordingCase = {
     // 9 completed jobs a minute on a, 1 failed on b: an error ratio of 10 % for the pipeline.
     ...at('pipeline_jobs_finished_total', 'pipeline="crawl",outcome="completed"', '0+9x20', '0x20'),
     ...at('pipeline_jobs_finished_total', 'pipeline="crawl",outcome="failed"', '0x20', '0+1x20'),
+    // An HTTP service on two instances: 10 % server errors on a, none on b, as many requests each: 5 % for the service.
+    ...at('http_server_request_duration_seconds_count', 'method="GET",route="/items/:id",status_code="200"', '0+54x20', '0+60x20'),
+    ...at('http_server_request_duration_seconds_count', 'method="GET",route="/items/:id",status_code="500"', '0+6x20', '0x20'),
   ],
   promql_expr_test: [
     { expr: 'scraper:scraper_items_created:rate5m', eval_time: '10m', exp_samples: [{ labels: 'scraper:scraper_items_created:rate5m{scraper="beatport"}', value: 3 }] },
     { expr: near('scraper:scraper_schema_errors:per_item_ratio_rate5m', 0.1 / 3), eval_time: '10m', exp_samples: [{ labels: '{scraper="beatport"}', value: 1 }] },
     { expr: near('pipeline:pipeline_stage_duration_seconds:p95_5m', 2.8), eval_time: '10m', exp_samples: [{ labels: '{pipeline="crawl",stage="embedding"}', value: 1 }] },
     { expr: near('pipeline:pipeline_jobs_finished:error_ratio_rate5m', 0.1), eval_time: '10m', exp_samples: [{ labels: '{pipeline="crawl"}', value: 1 }] },
+    { expr: near('http:http_server_requests:error_ratio_rate5m', 0.05), eval_time: '10m', exp_samples: [{ labels: '{job="pipemeter",route="/items/:id"}', value: 1 }] },
   ],
 };
 
@@ -113,10 +117,33 @@ const alertCases = [
     ],
     promql_expr_test: [{ expr: fired('PipelineJobsStuck'), eval_time: '70m', exp_samples: [{ labels: '{pipeline="video"}', value: 1 }] }],
   },
+  {
+    name: 'HttpServerErrorRateHigh: 8 % server errors on one instance, none on the other, 4 % for the service: quiet',
+    interval: '1m',
+    input_series: [
+      ...at('http_server_request_duration_seconds_count', 'method="GET",route="/",status_code="200"', '0+46x40', '0+50x40'),
+      ...at('http_server_request_duration_seconds_count', 'method="GET",route="/",status_code="500"', '0+4x40', '0x40'),
+    ],
+    promql_expr_test: [{ expr: fired('HttpServerErrorRateHigh'), eval_time: '30m', exp_samples: [] }],
+  },
+  {
+    name: 'HttpServerErrorRateHigh: 8 % on both instances: one alert for the service (its job), no instance label',
+    interval: '1m',
+    input_series: [
+      ...at('http_server_request_duration_seconds_count', 'method="GET",route="/",status_code="200"', '0+46x40', '0+46x40'),
+      ...at('http_server_request_duration_seconds_count', 'method="GET",route="/",status_code="500"', '0+4x40', '0+4x40'),
+    ],
+    promql_expr_test: [{ expr: fired('HttpServerErrorRateHigh'), eval_time: '30m', exp_samples: [{ labels: '{job="pipemeter"}', value: 1 }] }],
+  },
 ];
 
 /** Labels that name one target: an aggregation that keeps them is per instance. */
 const perTarget = /\b(instance|pod|job)\b/;
+/**
+ * An HTTP server has no owner label (meter.http() records method, route and status): its service is its scrape job,
+ * which every replica shares, so its rules keep `job`; two services may both have a route `/items/:id`.
+ */
+const perTargetOf = (name: string) => (/^(http:|Http)/.test(name) ? /\b(instance|pod)\b/ : perTarget);
 /**
  * Alerts about targets themselves (down, absent, failing probe), and about one pipemeter process (its series
  * caps, the events it refused, its StatsD socket): per target by design.
@@ -130,14 +157,14 @@ function groupings(expr: string): string[] {
 describe('rules written for many instances', () => {
   const records = recordingRuleGroups(defaults).flatMap((g) => g.rules);
 
-  it.each(records.map((r) => [r.record, r.expr]))('%s aggregates by bounded labels only', (_record, expr) => {
+  it.each(records.map((r) => [r.record, r.expr]))('%s aggregates by bounded labels only', (record, expr) => {
     const by = groupings(expr);
     expect(by.length, 'every recording rule aggregates, so replicas sum instead of multiplying series').toBeGreaterThan(0);
-    for (const g of by) expect(g).not.toMatch(perTarget);
+    for (const g of by) expect(g).not.toMatch(perTargetOf(record));
   });
 
-  it.each(alertDefs(defaults).filter((a) => !targetAlerts.includes(a.rule.alert)).map((a) => [a.rule.alert, a.rule.expr]))('%s groups by no per-target label', (_alert, expr) => {
-    for (const g of groupings(expr)) expect(g).not.toMatch(perTarget);
+  it.each(alertDefs(defaults).filter((a) => !targetAlerts.includes(a.rule.alert)).map((a) => [a.rule.alert, a.rule.expr]))('%s groups by no per-target label', (alert, expr) => {
+    for (const g of groupings(expr)) expect(g).not.toMatch(perTargetOf(alert));
   });
 });
 

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { check } from '../../src/cli/commands/check.js';
 import { type RunningSidecar, startSidecar } from '../../src/sidecar/host.js';
@@ -15,9 +16,9 @@ import { type RunningDemo, startDemo } from '../../src/demo/run.js';
 import type { GeneratedFile } from '../../src/deploy/index.js';
 import type { Settings } from '../../src/deploy/settings.js';
 import { loadConfig } from '../../src/sidecar/config.js';
-import { describeWithTools, run } from '../helpers/tools.js';
+import { builtCli, describeWithTools, run } from '../helpers/tools.js';
 import { until } from './helpers/poll.js';
-import { freePort } from './helpers/process.js';
+import { type Tool, freePort, startTool } from './helpers/process.js';
 import { type ActiveAlert, PrometheusApi, finite, seriesKey } from './helpers/prometheus-api.js';
 import { type Received, type SlackReceiver, startSlackReceiver, textOf, titleOf } from './helpers/slack.js';
 import { type Stack, dashboardQueries, e2eSettings, fileContent, recordingRules, startStack, substituteGrafana, writeDeploy } from './helpers/stack.js';
@@ -84,6 +85,17 @@ async function postEvents(ingestUrl: string, events: Record<string, unknown>[]):
   if (res.status >= 300 || body.accepted !== events.length) throw new Error(`POST /v1/events answered ${res.status}: ${JSON.stringify(body)}`);
 }
 
+/**
+ * startHttpWorker runs a Node service with an HTTP API in its own process (helpers/http-worker.mjs): meter.http() on an
+ * express 5 app, answering three routes ten times a second, scraped as the generated config scrapes Node workers.
+ */
+async function startHttpWorker(port: number): Promise<{ tool: Tool; url: string }> {
+  builtCli();
+  const tool = startTool('http-worker', process.execPath, [fileURLToPath(new URL('./helpers/http-worker.mjs', import.meta.url)), String(port)]);
+  await until('the HTTP worker to listen', async () => (tool.log().includes('listening') ? true : undefined), { ms: 10_000, detail: tool.log });
+  return { tool, url: `http://127.0.0.1:${port}/metrics` };
+}
+
 describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'], 'e2e: the demo fleet through real Prometheus and Alertmanager', () => {
   const logs: string[] = [];
   /** What the demos said about refused or failed requests (a 429 or a 4xx answer carries no per-event count). */
@@ -109,6 +121,7 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
   let warningFlow: Promise<Settled<AlertFlow>> | undefined;
   let restartFlow: Promise<Settled<RestartFlow>> | undefined;
   let overflowFlow: Promise<Settled<(readonly [string, number])[]>> | undefined;
+  let httpWorker: Awaited<ReturnType<typeof startHttpWorker>> | undefined;
 
   const detail = () => `${stack.prometheus?.log() ?? ''}\n${stack.alertmanager?.log() ?? ''}\n${logs.slice(-20).join('\n')}`;
 
@@ -240,7 +253,7 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
     const slackUrlFile = join(root, 'slack_webhook_url');
     writeFileSync(slackUrlFile, `${slack.url}\n`, { mode: 0o600 });
 
-    const [aM, aI, bM, bI, rM, promPort, amPort] = await Promise.all(Array.from({ length: 7 }, () => freePort()));
+    const [aM, aI, bM, bI, rM, promPort, amPort, apiPort] = await Promise.all(Array.from({ length: 8 }, () => freePort()));
     slots.push({ name: 'critical', seed: 7, metricsPort: aM!, ingestPort: aI! }, { name: 'warning', seed: 8, metricsPort: bM!, ingestPort: bI! });
     const stateFile = join(root, 'state/resumed.json');
     // StatsD is on (a free port) so the socket's kernel drop counter reaches Prometheus and its panel has data.
@@ -252,6 +265,9 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
     resumed = { metricsPort: rM!, config, stateFile };
 
     settings = e2eSettings({ sidecars: [aM!, bM!, rM!].map((p) => `127.0.0.1:${p}`), prometheus: promPort!, alertmanager: amPort! }, slackUrlFile);
+    // One Node worker with an HTTP API, found through the file_sd file as the generated config finds workers.
+    httpWorker = await startHttpWorker(apiPort!);
+    settings = { ...settings, workerTargets: [`127.0.0.1:${apiPort}`] };
     files = writeDeploy(root, settings);
     // The test settings must give configs the tools accept, or nothing below means anything.
     for (const [cmd, args] of [
@@ -284,6 +300,7 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
     const steps: (() => Promise<unknown> | void)[] = [
       ...slots.map((s) => () => s.demo?.stop()),
       () => resumed?.sidecar?.close(),
+      () => httpWorker?.tool.stop(),
       () => stack.prometheus?.stop(),
       () => stack.alertmanager?.stop(),
       () => slack?.close(),
@@ -344,24 +361,24 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
     expect(await unwrap(overflowFlow)).toEqual([['scraper_items_created_total', 5]]);
   }, 60_000);
 
-  it('every target is up, pipemeter check --catalog passes against each demo sidecar, and the demos had nothing refused', async () => {
+  it('every target is up, pipemeter check --catalog passes against each demo sidecar and the HTTP worker, and the demos had nothing refused', async () => {
     const targets = await until(
       'every target to be up',
       async () => {
         const t = await prom.targets();
-        return t.length === settings.targets.sidecar.length && t.every((x) => x.health === 'up') ? t : undefined;
+        return t.length === settings.targets.sidecar.length + settings.workerTargets.length && t.every((x) => x.health === 'up') ? t : undefined;
       },
       { ms: 20_000, detail: () => `${detail()}` },
     );
-    expect(targets.map((t) => t.labels.instance).sort()).toEqual([...settings.targets.sidecar].sort());
-    expect(new Set(targets.map((t) => t.labels.job))).toEqual(new Set([settings.jobs.sidecar]));
+    expect(targets.map((t) => t.labels.instance).sort()).toEqual([...settings.targets.sidecar, ...settings.workerTargets].sort());
+    expect(new Set(targets.map((t) => t.labels.job))).toEqual(new Set([settings.jobs.sidecar, settings.jobs.workers]));
 
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     let out = '';
     stdout.on('data', (b: Buffer) => (out += b.toString()));
     stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const urls = slots.map((s) => `http://127.0.0.1:${s.metricsPort}/metrics`);
+    const urls = [...slots.map((s) => `http://127.0.0.1:${s.metricsPort}/metrics`), httpWorker!.url];
     const code = await check.run([...urls, '--catalog'], { stdout, stderr, isTTY: false, env: {} });
     expect(code, out).toBe(0);
 

@@ -223,7 +223,7 @@ describe('self families', () => {
   it('exposes build info and starts every instrumentation error reason at 0', async () => {
     const text = await expo.text(quiet());
     expect(text).toMatch(/^pipemeter_build_info\{version="\d+\.\d+\.\d+"\} 1$/m);
-    expect(samples(text, 'pipemeter_instrumentation_errors_total')).toHaveLength(6);
+    expect(samples(text, 'pipemeter_instrumentation_errors_total')).toHaveLength(7);
   });
 
   it('includes prom-client default process metrics when asked (the default)', async () => {

@@ -13,7 +13,7 @@ Each URL is fetched as Prometheus scrapes it (OpenMetrics preferred, text 0.0.4 
 parsed strictly, and checked for: exposition problems (with line numbers), stale
 *_last_success_timestamp_seconds, families over --max-series, label names and values that
 look like ids (UUIDs, hashes, numeric ids, URLs with paths, e-mails, timestamps), and with
---catalog the catalog families the target's kind (scraper, pipeline, sidecar) should have.
+--catalog the catalog families the target's kind (scraper, pipeline, http, sidecar) should have.
 A URL without a path gets /metrics; without a scheme, http://.
 
 Options:

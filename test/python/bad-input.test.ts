@@ -53,6 +53,8 @@ describeWithPython(['prometheus_client'], [], 'bad input: the worker keeps runni
       job_finished_twice: 0,
       job_unknown_outcome: 1,
       callback_not_function: 0,
+      // Started at zero with every reason of the catalog; the Python meter has no HTTP middleware to refuse a route.
+      invalid_route: 0,
     });
     // Three reasons from the meter, two from the client (the NaN count that is not JSON, the sidecar's refusals): each logged once.
     expect(p.logged).toBe(5);

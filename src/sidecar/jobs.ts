@@ -75,6 +75,11 @@ export class JobTable {
     return this.jobs.size;
   }
 
+  /** pipelineCounts is how many per-pipeline counts the table keeps: at most the meter's pipeline handles, plus the folded one. */
+  get pipelineCounts(): number {
+    return this.counts.size;
+  }
+
   get(pipeline: string, id: string): JobRecord | undefined {
     return this.jobs.get(key(pipeline, id));
   }

@@ -62,7 +62,7 @@ export function makeSidecar(yaml: string, opts: { fs?: MemoryFs; clock?: ReturnT
   const logs: string[] = [];
   const logger = (m: string) => logs.push(m);
   const config = loadConfig(yaml, 'test.yaml');
-  const meter = createMeter({ defaultMetrics: false, maxSeries: config.limits.maxSeries, logger });
+  const meter = createMeter({ defaultMetrics: false, maxSeries: config.limits.maxSeries, maxScrapers: config.limits.maxScrapers, maxPipelines: config.limits.maxPipelines, logger });
   const sidecar = createSidecar(config, { meter, clock, fs, logger, probe: opts.probe ?? (async () => 200) });
   return { sidecar, clock, fs, logs };
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo, Socket as NetSocket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ConnectionRefusal } from '../catalog/index.js';
 import { dirname } from 'node:path';
 import type { Meter } from '../meter/meter.js';
@@ -27,6 +28,8 @@ export interface StartSidecarOptions {
   drainMs?: number;
   /** How often the StatsD socket's kernel drop count is read (Linux); default 5 s. */
   kernelDropsEveryMs?: number;
+  /** Called once both listeners are bound, before the state file is read (which may take a while for a large one). */
+  onListening?: (listeners: { metricsUrl: string; metricsAddress: string; ingestAddress: string }) => void;
 }
 
 export interface RunningSidecar {
@@ -228,6 +231,12 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
   guardConnections(ingest, 'ingest', limits, refused);
   // Requests Node's HTTP parser refuses (a bad request line, a CR or NUL in a header, headers over the
   // limit) never reach the app: answer them as Node would, and count them, so nothing is refused silently.
+  // The answer is written and the socket destroyed once it is flushed, not half-closed: a client that never reads would
+  // otherwise keep a half-closed socket, and its place under the connection cap, for ever.
+  const answer = (socket: Duplex, status: string) => {
+    socket.once('finish', () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  };
   for (const [server, listener] of [[metrics, 'metrics'], [ingest, 'ingest']] as const) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -236,12 +245,10 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
       }
       if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
         refused(listener, 'headers_timeout');
-        socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
+        return answer(socket, '408 Request Timeout');
       }
       if (listener === 'ingest') sidecar.meter.catalog.ingestRejected.inc({ source: 'http', reason: 'bad_request' });
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      answer(socket, err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request');
     });
   }
   const mHost = opts.metricsHost ?? config.listeners.metrics.host;
@@ -253,6 +260,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
     const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest');
     if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port);
     const stopDrops = udp === undefined ? () => {} : watchKernelDrops(sidecar, udp, opts.kernelDropsEveryMs ?? 5000);
+    opts.onListening?.({ metricsUrl: `http://${urlHost(mHost)}:${mPort}/metrics`, metricsAddress: hostPort(mHost, mPort), ingestAddress: hostPort(iHost, iPort) });
     await sidecar.start();
     let closing: Promise<void> | undefined;
     return {

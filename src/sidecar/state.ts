@@ -391,6 +391,11 @@ class TopLevelReader {
         else if (c === C.Backslash) this.keyEscaped = true;
         else if (c === C.Quote) {
           this.state = 'colon';
+          try {
+            this.key = JSON.parse(`"${this.key}"`) as string;
+          } catch {
+            this.key = '';
+          }
           continue;
         }
         if (this.key.length > 64) throw this.broken('a member name over 64 characters', i);
@@ -474,13 +479,7 @@ class TopLevelReader {
     this.state = element ? 'afterElement' : 'afterValue';
     const text = this.over ? undefined : this.text;
     this.text = '';
-    let key: string;
-    try {
-      key = JSON.parse(`"${this.key}"`) as string;
-    } catch {
-      key = '';
-    }
-    this.onMember(key, text, element);
+    this.onMember(this.key, text, element);
   }
 
   private broken(what: string, i: number): BrokenJson {

@@ -12,8 +12,9 @@ import { builtCli } from './tools.js';
 export interface ServeProcess {
   tool: Tool;
   pid: number;
-  /** `http://127.0.0.1:port` of each listener, as the start-up line prints them. */
+  /** `http://127.0.0.1:port/metrics`, from the start-up line. */
   metricsUrl: string;
+  /** `http://127.0.0.1:port` of the ingest listener (the API is under /v1). */
   ingestUrl: string;
   /** The process's resident memory now and at its peak (VmRSS, VmHWM), in MiB. */
   memory(): { rssMiB: number; peakMiB: number };
@@ -22,12 +23,18 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** startServe writes the YAML to `dir/pipemeter.yaml` and runs the built CLI on it; resolves once both listeners are up. */
-export async function startServe(dir: string, yaml: string, extraArgs: readonly string[] = []): Promise<ServeProcess> {
+/**
+ * startServe writes the YAML to `dir/pipemeter.yaml` and runs the built CLI on it; resolves once both listeners are up
+ * and the state file (if any) is read. With `whileLoading`, it resolves as soon as the listeners are up: the ingest
+ * URL is then unknown (empty) until the start-up line.
+ */
+export async function startServe(dir: string, yaml: string, opts: { whileLoading?: boolean } = {}): Promise<ServeProcess> {
   const file = join(dir, 'pipemeter.yaml');
   writeFileSync(file, yaml);
-  const tool = startTool('pipemeter serve', process.execPath, [builtCli(), 'serve', '--config', file, ...extraArgs]);
-  const line = await until('pipemeter serve to print its listeners', () => /metrics on (\S+)\/metrics, ingest on (\S+)\/v1\/events/.exec(tool.log()) ?? undefined, {
+  const tool = startTool('pipemeter serve', process.execPath, [builtCli(), 'serve', '--config', file]);
+  const started = /metrics on (\S+)\/metrics, ingest on (\S+)\/v1\/events/;
+  const loading = /\/metrics answers on (\S+)\/metrics meanwhile/;
+  const line = await until('pipemeter serve to print its listeners', () => started.exec(tool.log()) ?? (opts.whileLoading === true ? loading.exec(tool.log()) : null) ?? undefined, {
     ms: 30_000,
     everyMs: 50,
     detail: tool.log,
@@ -38,8 +45,8 @@ export async function startServe(dir: string, yaml: string, extraArgs: readonly 
   return {
     tool,
     pid,
-    metricsUrl: line[1]!.replace('0.0.0.0', '127.0.0.1'),
-    ingestUrl: line[2]!.replace('0.0.0.0', '127.0.0.1'),
+    metricsUrl: `${line[1]!.replace('0.0.0.0', '127.0.0.1')}/metrics`,
+    ingestUrl: (line[2] ?? '').replace('0.0.0.0', '127.0.0.1'),
     memory: () => ({ rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 }),
     fds: () => readdirSync(`/proc/${pid}/fd`).length,
     stop: () => tool.stop(20_000),

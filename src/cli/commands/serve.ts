@@ -65,7 +65,11 @@ Examples:
       return 0;
     }
     const log = (m: string) => io.stderr.write(m.endsWith('\n') ? m : m + '\n');
-    const running = await startSidecar(config, { deps: { logger: log } });
+    // A large state file takes a while to read: say so at once, with where /metrics already answers.
+    const onListening = (l: { metricsAddress: string }) => {
+      if (config.state.file !== undefined) io.stdout.write(`pipemeter serve: reading the state file ${config.state.file}; /metrics answers on http://${l.metricsAddress}/metrics meanwhile, /readyz once it is read\n`);
+    };
+    const running = await startSidecar(config, { deps: { logger: log }, onListening });
     // The addresses as bound: 0.0.0.0 says the listener takes connections from other hosts, which a loopback URL would hide.
     io.stdout.write(
       `pipemeter serve: metrics on http://${running.metricsAddress}/metrics, ingest on http://${running.ingestAddress}/v1/events${running.statsdAddress === undefined ? '' : `, statsd on ${running.statsdAddress}/udp`} (config ${config.source})\n`,

@@ -38,6 +38,8 @@ export interface IngestContext {
   rate?: RateLimitOptions;
   /** The rate limiter's monotonic clock, ms; default performance.now. */
   monotonic?: () => number;
+  /** Called before a request's events are parsed and applied: a promise makes them wait for it (a /metrics render in progress). */
+  beforeApply?: () => Promise<void> | undefined;
   logger: Logger;
 }
 
@@ -134,8 +136,14 @@ export function createIngestApp(c: IngestContext): express.Express {
     });
   };
   const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+  /** gated holds a request whose body is read until no /metrics render is running: scrapes go first. */
+  const gated = (_req: Request, _res: Response, next: NextFunction) => {
+    const wait = c.beforeApply?.();
+    if (wait === undefined) next();
+    else void wait.then(() => next());
+  };
 
-  app.post('/v1/events', source('events'), limit, bearer, eventTypes, raw, (req, res) => {
+  app.post('/v1/events', source('events'), limit, bearer, eventTypes, raw, gated, (req, res) => {
     const body = bodyOf(req);
     // Decoding replaces invalid UTF-8 with U+FFFD silently: a label would then hold text nobody sent.
     const utf8 = isUtf8(body);
@@ -213,7 +221,7 @@ export function createIngestApp(c: IngestContext): express.Express {
     sendError(res, 401, 'E_SIGNATURE', 'X-Firecrawl-Signature is missing or does not match the HMAC-SHA256 of the body; check that the secret file holds the team\'s webhook secret');
   };
 
-  app.post('/v1/webhooks/firecrawl/:pipeline', source('firecrawl'), limit, webhookGate, raw, (req, res) => {
+  app.post('/v1/webhooks/firecrawl/:pipeline', source('firecrawl'), limit, webhookGate, raw, gated, (req, res) => {
     const name = String(req.params.pipeline);
     const p = res.locals.pipeline as WebhookPipeline;
     const body = bodyOf(req);

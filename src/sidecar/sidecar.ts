@@ -15,6 +15,7 @@ import { type WebhookPipeline, createIngestApp } from './ingest.js';
 import { JobTable } from './jobs.js';
 import { BrokerPoller } from './brokers/poller.js';
 import { type ProbeFetch, Prober, undiciProbe } from './probes.js';
+import { ScrapeGate } from './scrape-gate.js';
 import { StatsdIngest } from './statsd.js';
 import { type SidecarFs, describeDrops, loadState, nodeSidecarFs, stateChunks } from './state.js';
 
@@ -184,8 +185,10 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
 
   const metricsApp = express();
   metricsApp.disable('x-powered-by');
+  const gate = new ScrapeGate();
+  const render = (format: Parameters<typeof meter.renderChunks>[0]) => gate.during(() => meter.renderChunks(format));
   metricsApp.get('/metrics', (req, res) => {
-    void serveMetrics(req, res, meter.renderChunks, meter.releaseChunks);
+    void serveMetrics(req, res, render, meter.releaseChunks);
   });
   metricsApp.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
@@ -214,6 +217,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     rate: limits.rate,
     token,
     logger,
+    beforeApply: () => gate.pass(),
   });
 
   const snapshot = async (): Promise<void> => {

@@ -16,6 +16,8 @@ export interface ServeProcess {
   metricsUrl: string;
   /** `http://127.0.0.1:port` of the ingest listener (the API is under /v1). */
   ingestUrl: string;
+  /** The StatsD socket's port, when statsd.enabled. */
+  statsdPort?: number;
   /** The process's resident memory now and at its peak (VmRSS, VmHWM), in MiB. */
   memory(): { rssMiB: number; peakMiB: number };
   /** Open file descriptors of the process. */
@@ -47,6 +49,7 @@ export async function startServe(dir: string, yaml: string, opts: { whileLoading
     pid,
     metricsUrl: `${line[1]!.replace('0.0.0.0', '127.0.0.1')}/metrics`,
     ingestUrl: (line[2] ?? '').replace('0.0.0.0', '127.0.0.1'),
+    statsdPort: Number(/statsd on \S+:(\d+)\/udp/.exec(tool.log())?.[1] ?? NaN) || undefined,
     memory: () => ({ rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 }),
     fds: () => readdirSync(`/proc/${pid}/fd`).length,
     stop: () => tool.stop(20_000),
@@ -65,7 +68,7 @@ export async function startPrometheus(dir: string, targets: readonly string[]): 
   const config = join(dir, 'prometheus.yml');
   writeFileSync(
     config,
-    `global: { scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: pipemeter\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
+    `global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: pipemeter\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
   );
   const tool = startTool('prometheus', 'prometheus', [
     `--config.file=${config}`,
@@ -76,6 +79,14 @@ export async function startPrometheus(dir: string, targets: readonly string[]): 
   const api = new PrometheusApi(`http://127.0.0.1:${port}`);
   await until('prometheus to be ready', async () => ((await fetch(`${api.base}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok ? true : undefined), { ms: 30_000, detail: tool.log });
   return { tool, api, stop: () => tool.stop() };
+}
+
+/** scraped waits until Prometheus has scraped job "pipemeter" `n` times (it applies new targets about 5 s after it starts). */
+export async function scraped(api: PrometheusApi, n: number): Promise<void> {
+  await until(`Prometheus to scrape the sidecar ${n} times`, async () => (Number((await api.query('sum(count_over_time(up{job="pipemeter"}[5m]))'))[0]?.value[1] ?? 0) >= n ? true : undefined), {
+    ms: 60_000,
+    everyMs: 500,
+  });
 }
 
 /**

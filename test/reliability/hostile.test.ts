@@ -21,7 +21,7 @@ import { JobTable } from '../../src/sidecar/jobs.js';
 import { RateLimiter } from '../../src/sidecar/rate-limit.js';
 import { createSidecar } from '../../src/sidecar/sidecar.js';
 import { lintedExpositions } from '../helpers/exposition.js';
-import { type PrometheusProcess, type ServeProcess, scrapeHealth, startPrometheus, startServe } from '../helpers/sidecar-process.js';
+import { type PrometheusProcess, type ServeProcess, scrapeHealth, scraped, startPrometheus, startServe } from '../helpers/sidecar-process.js';
 import { builtCli, describeWithTools } from '../helpers/tools.js';
 import { T0, fakeClock, makeSidecar, memoryFs, sampleLines } from '../sidecar/fixtures.js';
 
@@ -300,7 +300,7 @@ describeWithTools(['prometheus'], '5. idle connections cannot exhaust the descri
       'listeners:\n  metrics: { host: 127.0.0.1, port: 0 }\n  ingest: { host: 127.0.0.1, port: 0 }\nlimits:\n  connections: { metrics: 64, metrics_per_address: 16, ingest: 200, ingest_per_address: 100, idle_timeout: 30s, header_timeout: 4s }\n',
     );
     prom = await startPrometheus(sub, [new URL(serve.metricsUrl).host]);
-    await until(prom, 3);
+    await scraped(prom.api, 3);
     const fdsBefore = serve.fds();
     const t0 = Date.now();
     // In waves of 100: a burst past the kernel's accept queue would leave connections the sidecar never sees (nor holds).
@@ -373,16 +373,6 @@ describeWithTools(['prometheus'], '5. idle connections cannot exhaust the descri
     expect(serve.fds()).toBeLessThanOrEqual(fdsBefore + 4);
   }, 120_000);
 });
-
-/** until waits for Prometheus to have scraped the sidecar `n` times. */
-async function until(p: PrometheusProcess, n: number): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    const r = await p.api.query('sum(count_over_time(up{job="pipemeter"}[1m]))').catch(() => []);
-    if (Number(r[0]?.value[1] ?? 0) >= n) return;
-    await sleep(500);
-  }
-  throw new Error('Prometheus never scraped the sidecar');
-}
 
 describe('6. held uploads: bytes in flight are bounded per address and in total, slow bodies time out, aborts are aborts', () => {
   async function start(yaml: string): Promise<RunningSidecar> {

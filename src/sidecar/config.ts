@@ -141,8 +141,10 @@ export const defaults = {
     dedupKeys: 100_000,
     sweepIntervalMs: 10_000,
     rate: { perSecond: 1000, burst: 2000, maxClients: 10_000 },
-    maxScrapers: 1000,
-    maxPipelines: 1000,
+    // A pipeline handle starts about 160 sample lines (histograms per outcome), a scraper about 34: at these caps a flood
+    // of names leaves an exposition of ~3 MB, which renders in well under a second (bench/results/flood.md).
+    maxScrapers: 500,
+    maxPipelines: 100,
     bodyTimeoutMs: 30_000,
     inFlightBytes: 64 * 1024 * 1024,
     inFlightBytesPerAddress: 16 * 1024 * 1024,

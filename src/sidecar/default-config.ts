@@ -58,8 +58,8 @@ limits:
     per_second: 1000
     burst: 2000
     max_clients: 10000   # addresses tracked; past it the longest-tracked is forgotten
-  max_scrapers: 1000     # distinct scraper names with series of their own; past it new names fold into __overflow__
-  max_pipelines: 1000    # the same for pipeline names
+  max_scrapers: 500      # distinct scraper names with series of their own; past it new names fold into __overflow__
+  max_pipelines: 100     # the same for pipeline names (each starts ~160 sample lines of histograms)
   body_timeout: 30s      # a request body must arrive whole within this; else 408
   in_flight: 64MiB       # request body bytes held at once by all clients; past it 503
   in_flight_per_address: 16MiB  # ... by one client address; past it 429

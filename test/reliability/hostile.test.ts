@@ -170,6 +170,14 @@ describe('2. distinct scraper and pipeline names: handles and every per-name str
     });
   });
 
+  it('the finished job keys are bounded: past their memory the oldest is forgotten, and counted', async () => {
+    const { sidecar } = makeSidecar('limits: { jobs: 100 }\n');
+    const http = request(sidecar.ingestApp);
+    await http.post('/v1/events').set('Content-Type', NDJSON).send(ndjson(Array.from({ length: 1000 }, (_, i) => ({ type: 'job_finished', pipeline: 'p', job_id: `j-${i}`, outcome: 'completed' })))).expect(200);
+    // The table remembers min(limits.jobs, 100 000) finished keys: 1 000 through 100.
+    expect(value(await lint.text(sidecar.meter), 'pipemeter_table_evictions_total{table="finished_jobs"}')).toBe(900);
+  });
+
   it('the rate limiter forgets the longest-tracked address past max_clients, and counts each', () => {
     let forgotten = 0;
     const limiter = new RateLimiter({ perSecond: 1, burst: 1, maxClients: 1000 }, () => 0, () => forgotten++);

@@ -261,6 +261,27 @@ FAMILIES = (
         "domain": "sidecar",
     },
     {
+        "name": "pipemeter_connections_refused_total",
+        "help": "Connections a sidecar listener closed without serving them: past its connection cap or its cap per client address, or idle or slow to send headers past a timeout, by listener and reason.",
+        "type": "counter",
+        "labels": ("listener", "reason"),
+        "domain": "sidecar",
+        "values": {
+            "listener": ("metrics", "ingest"),
+            "reason": ("max_connections", "per_address", "idle_timeout", "headers_timeout"),
+        },
+    },
+    {
+        "name": "pipemeter_table_evictions_total",
+        "help": "Keys a bounded table of the sidecar forgot to make room for new ones (webhook dedup keys, finished job keys, rate-limited client addresses, resolved StatsD names), by table.",
+        "type": "counter",
+        "labels": ("table",),
+        "domain": "sidecar",
+        "values": {
+            "table": ("webhook_dedup", "finished_jobs", "rate_limit_clients", "statsd_names"),
+        },
+    },
+    {
         "name": "probe_success",
         "help": "Whether the last health probe of the target succeeded (1) or not (0).",
         "type": "gauge",

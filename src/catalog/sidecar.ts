@@ -64,4 +64,37 @@ export const statsdDatagramsDropped = counter({
   domain: 'sidecar',
 });
 
-export const sidecarFamilies = [ingestEvents, ingestRejected, webhookDuplicates, jobsTracked, jobsEvicted, jobsOutOfOrder, statsdDatagramsDropped] as const;
+/** Why a listener closed a connection it did not serve: the values of `pipemeter_connections_refused_total{reason}`. */
+export const connectionRefusals = ['max_connections', 'per_address', 'idle_timeout', 'headers_timeout'] as const;
+export type ConnectionRefusal = (typeof connectionRefusals)[number];
+
+export const connectionsRefused = counter({
+  name: 'pipemeter_connections_refused_total',
+  help: 'Connections a sidecar listener closed without serving them: past its connection cap or its cap per client address, or idle or slow to send headers past a timeout, by listener and reason.',
+  labels: ['listener', 'reason'],
+  domain: 'sidecar',
+  values: { listener: ['metrics', 'ingest'], reason: connectionRefusals },
+});
+
+/** The sidecar's bounded tables of keys: the values of `pipemeter_table_evictions_total{table}`. */
+export const boundedTables = ['webhook_dedup', 'finished_jobs', 'rate_limit_clients', 'statsd_names'] as const;
+
+export const tableEvictions = counter({
+  name: 'pipemeter_table_evictions_total',
+  help: 'Keys a bounded table of the sidecar forgot to make room for new ones (webhook dedup keys, finished job keys, rate-limited client addresses, resolved StatsD names), by table.',
+  labels: ['table'],
+  domain: 'sidecar',
+  values: { table: boundedTables },
+});
+
+export const sidecarFamilies = [
+  ingestEvents,
+  ingestRejected,
+  webhookDuplicates,
+  jobsTracked,
+  jobsEvicted,
+  jobsOutOfOrder,
+  statsdDatagramsDropped,
+  connectionsRefused,
+  tableEvictions,
+] as const;

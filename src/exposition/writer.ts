@@ -125,7 +125,8 @@ export class ByteWriter {
   /** count writes a non-negative integer (a bucket or observation count) digit by digit; other numbers as text. */
   count(n: number): void {
     if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && n === Math.floor(n))) {
-      this.text('' + n);
+      // Both formats spell infinities +Inf and -Inf; JavaScript's "Infinity" is not a sample value.
+      this.text(n === Infinity ? '+Inf' : n === -Infinity ? '-Inf' : '' + n);
       return;
     }
     let digits = 1;

@@ -38,6 +38,8 @@ export function catalogInstruments(m: Make) {
     jobsEvicted: m.counter(cat.jobsEvicted),
     jobsOutOfOrder: m.counter(cat.jobsOutOfOrder),
     statsdDatagramsDropped: m.counter(cat.statsdDatagramsDropped),
+    connectionsRefused: m.counter(cat.connectionsRefused),
+    tableEvictions: m.counter(cat.tableEvictions),
     probeSuccess: m.gauge(cat.probeSuccess),
     probeDuration: m.gauge(cat.probeDuration),
     queueDepth: m.gauge(cat.queueDepth),

@@ -88,8 +88,7 @@ export class MetricFamily<L extends string = string> {
     }
     if (this.series.size >= this.maxSeries) {
       this.ctx.overflow(this.name);
-      s = this.overflowSeries ??= this.make(this.labelNames.map(() => OVERFLOW));
-      return s;
+      return this.overflow();
     }
     s = this.make(values);
     s.pinned = pin;
@@ -102,6 +101,24 @@ export class MetricFamily<L extends string = string> {
     }
     node.set(values[values.length - 1] ?? '', s);
     return s;
+  }
+
+  /** overflow returns the overflow series, creating it; nothing is counted: a write into it counts the fold. */
+  overflow(): Series {
+    return (this.overflowSeries ??= this.make(this.labelNames.map(() => OVERFLOW)));
+  }
+
+  /**
+   * bindable returns the series a handle binds to (pinned): the existing one, or a new one under the cap. Past the cap
+   * it is undefined and nothing is counted: binding records nothing, the handle's writes count their folds.
+   */
+  bindable(values: readonly string[]): Series | undefined {
+    const s = this.lookup(values);
+    if (s !== undefined) {
+      s.pinned = true;
+      return s;
+    }
+    return this.series.size < this.maxSeries ? this.seriesFor(values, true) : undefined;
   }
 
   /**
@@ -202,9 +219,12 @@ export class MetricFamily<L extends string = string> {
   }
 }
 
-/** incCounter adds n to a counter series; a negative, non-finite or non-number n is ignored and counted. */
+/**
+ * incCounter adds n to a counter series; a negative, non-finite or non-number n is ignored and counted, and so is one
+ * that would carry the counter to +Inf: a counter's value is never infinite.
+ */
 export function incCounter(s: CounterSeries, n: number, ctx: FamilyContext, exemplar?: Readonly<Record<string, string>>): void {
-  if (typeof n === 'number' && n >= 0 && n < Infinity) {
+  if (typeof n === 'number' && n >= 0 && s.value + n < Infinity) {
     s.value += n;
     s.dirty = true;
     if (exemplar !== undefined) s.exemplar = exemplarOf(exemplar, n) ?? s.exemplar;
@@ -220,14 +240,15 @@ export function setGauge(s: GaugeSeries, v: number, ctx: FamilyContext): void {
   } else ctx.error('invalid_value');
 }
 
+/** addGauge moves a gauge by a finite n; a move that would overflow a finite value to +-Inf is ignored and counted. */
 export function addGauge(s: GaugeSeries, n: number, ctx: FamilyContext): void {
-  if (typeof n === 'number' && n > -Infinity && n < Infinity) {
+  if (typeof n === 'number' && n > -Infinity && n < Infinity && (Number.isFinite(s.value + n) || !Number.isFinite(s.value))) {
     s.value += n;
     s.dirty = true;
   } else ctx.error('invalid_value');
 }
 
-/** observeHistogram records v; NaN, non-number and +-Infinity are ignored and counted. */
+/** observeHistogram records v; NaN, non-number and +-Infinity are ignored and counted, and so is a v that would make the sum infinite. */
 export function observeHistogram(
   s: HistogramSeries,
   upperBounds: Float64Array,
@@ -235,7 +256,7 @@ export function observeHistogram(
   ctx: FamilyContext,
   exemplar?: Readonly<Record<string, string>>,
 ): void {
-  if (typeof v !== 'number' || !(v > -Infinity && v < Infinity)) {
+  if (typeof v !== 'number' || !(v > -Infinity && v < Infinity) || !Number.isFinite(s.sum + v)) {
     ctx.error('invalid_value');
     return;
   }

@@ -19,13 +19,18 @@ import {
 
 export type ExemplarLabels = Readonly<Record<string, string>>;
 
-/** BoundCounter holds its series cell: inc() is a field update, not a label lookup. */
+/**
+ * BoundCounter holds its series cell: inc() is a field update, not a label lookup. A handle bound past the family's
+ * series cap holds the overflow series and `folds` names its family: each write through it is a fold, counted.
+ */
 export class BoundCounter {
   constructor(
     readonly series: CounterSeries,
     private readonly ctx: FamilyContext,
+    private readonly folds?: string,
   ) {}
   inc(n = 1, exemplar?: ExemplarLabels): void {
+    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     incCounter(this.series, n, this.ctx, exemplar);
   }
   get value(): number {
@@ -37,18 +42,21 @@ export class BoundGauge {
   constructor(
     readonly series: GaugeSeries,
     private readonly ctx: FamilyContext,
+    private readonly folds?: string,
   ) {}
   set(v: number): void {
+    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     setGauge(this.series, v, this.ctx);
   }
   inc(n = 1): void {
+    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     addGauge(this.series, n, this.ctx);
   }
   dec(n = 1): void {
-    addGauge(this.series, -n, this.ctx);
+    this.inc(-n);
   }
   setToCurrentTime(): void {
-    setGauge(this.series, Date.now() / 1000, this.ctx);
+    this.set(Date.now() / 1000);
   }
   get value(): number {
     return this.series.value;
@@ -60,8 +68,10 @@ export class BoundHistogram {
     readonly series: HistogramSeries,
     private readonly upperBounds: Float64Array,
     private readonly ctx: FamilyContext,
+    private readonly folds?: string,
   ) {}
   observe(v: number, exemplar?: ExemplarLabels): void {
+    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     observeHistogram(this.series, this.upperBounds, v, this.ctx, exemplar);
   }
   /** startTimer returns a function that observes the seconds elapsed since, and returns them. */
@@ -81,18 +91,25 @@ export class BoundHistogram {
  */
 abstract class Instrument<L extends string, B> {
   private readonly bound = new Map<unknown, B>();
+  private folded: B | undefined;
   constructor(readonly family: MetricFamily<L>) {}
-  protected abstract bind(series: unknown): B;
+  /** bind makes the handle of a series; `folds` (the family's name) when it is the overflow series past the cap. */
+  protected abstract bind(series: unknown, folds?: string): B;
   /** zero starts this label set's series at 0 (pinned: it never expires) without binding a handle; a no-op past the cap. */
   zero(labels: LabelSet<L>): void {
     const values = this.family.valuesOf(labels);
     if (values !== undefined) this.family.zero(values);
   }
 
-  /** labels returns the bound handle of this label set (cached); the series is pinned and never expires. */
+  /**
+   * labels returns the bound handle of this label set (cached); the series is pinned and never expires. Past the
+   * family's series cap it is the overflow handle: binding counts nothing, each write through it counts a fold.
+   */
   labels(labels: LabelSet<L>): B {
-    const s = this.family.seriesOf(labels);
-    if (s === undefined) return this.bind(undefined);
+    const values = this.family.valuesOf(labels);
+    if (values === undefined) return this.bind(undefined);
+    const s = this.family.bindable(values);
+    if (s === undefined) return this.overflow();
     let b = this.bound.get(s);
     if (b === undefined) {
       s.pinned = true;
@@ -101,11 +118,16 @@ abstract class Instrument<L extends string, B> {
     }
     return b;
   }
+
+  /** overflow returns the handle of the family's overflow series: what a name past a cap records through, each write a fold. */
+  overflow(): B {
+    return (this.folded ??= this.bind(this.family.overflow(), this.family.name));
+  }
 }
 
 export class Counter<L extends string = string> extends Instrument<L, BoundCounter> {
-  protected bind(series: CounterSeries | undefined): BoundCounter {
-    return new BoundCounter(series ?? newCounterSeries([]), this.family.ctx);
+  protected bind(series: CounterSeries | undefined, folds?: string): BoundCounter {
+    return new BoundCounter(series ?? newCounterSeries([]), this.family.ctx, folds);
   }
   inc(labels: LabelSet<L>, n = 1, exemplar?: ExemplarLabels): void {
     const s = this.family.seriesOf(labels);
@@ -114,8 +136,8 @@ export class Counter<L extends string = string> extends Instrument<L, BoundCount
 }
 
 export class Gauge<L extends string = string> extends Instrument<L, BoundGauge> {
-  protected bind(series: GaugeSeries | undefined): BoundGauge {
-    return new BoundGauge(series ?? newGaugeSeries([]), this.family.ctx);
+  protected bind(series: GaugeSeries | undefined, folds?: string): BoundGauge {
+    return new BoundGauge(series ?? newGaugeSeries([]), this.family.ctx, folds);
   }
   set(labels: LabelSet<L>, v: number): void {
     const s = this.family.seriesOf(labels);
@@ -135,11 +157,12 @@ export class Gauge<L extends string = string> extends Instrument<L, BoundGauge> 
 }
 
 export class Histogram<L extends string = string> extends Instrument<L, BoundHistogram> {
-  protected bind(series: HistogramSeries | undefined): BoundHistogram {
+  protected bind(series: HistogramSeries | undefined, folds?: string): BoundHistogram {
     return new BoundHistogram(
       series ?? newHistogramSeries([], this.family.upperBounds.length),
       this.family.upperBounds,
       this.family.ctx,
+      folds,
     );
   }
   observe(labels: LabelSet<L>, v: number, exemplar?: ExemplarLabels): void {

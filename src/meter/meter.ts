@@ -8,7 +8,7 @@ import { type FamilyDef, type MetricUnit, instrumentationErrorReasons } from '..
 import { type Logger, PipemeterError } from '../shared/errors.js';
 import { type CatalogInstruments, catalogInstruments, httpInstruments } from './catalog-instruments.js';
 import type { InstrumentationErrorReason } from './errors.js';
-import { type FamilyContext, MetricFamily } from './family.js';
+import { type FamilyContext, MetricFamily, OVERFLOW } from './family.js';
 import { type HttpInstruments, type HttpMiddleware, type HttpOptions, checkHttpOptions, httpMiddleware } from './http.js';
 import { Counter, Gauge, Histogram } from './instruments.js';
 import { Pipeline } from './pipeline.js';
@@ -17,6 +17,8 @@ import { FamilyNames, familyDef, familyProblem } from './validate.js';
 import { VERSION } from './version.js';
 
 export const DEFAULT_MAX_SERIES = 10_000;
+/** Scraper handles, and pipeline handles, a meter holds at most by default; past it new names share one folded handle. */
+export const DEFAULT_MAX_HANDLES = 1_000;
 
 /**
  * prom-client's default collectors name three gauges `nodejs_active_{handles,requests,resources}_total` beside the
@@ -36,6 +38,13 @@ export interface MeterOptions {
   service?: string;
   /** Series cap per family (default 10 000); past it new label sets fold into one overflow series. */
   maxSeries?: number;
+  /**
+   * Scraper handles (distinct names given to meter.scraper()) held at most (default 1 000); past it a new name gets the
+   * folded handle, which records into each family's `__overflow__` series, every write counted as a fold.
+   */
+  maxScrapers?: number;
+  /** Pipeline handles held at most (default 1 000); past it a new name gets the folded handle, as for scrapers. */
+  maxPipelines?: number;
   /** Per catalog family overrides, by family name. */
   families?: Readonly<Record<string, { buckets?: readonly number[]; maxSeries?: number }>>;
   /** prom-client's default process collectors (CPU, memory, event loop, GC); default true. */
@@ -112,6 +121,10 @@ export class Meter {
   private readonly pipelines = new Map<string, Pipeline>();
   /** The HTTP server families, registered by the first meter.http(). */
   private httpFamilies: HttpInstruments | undefined;
+  private readonly maxScrapers: number;
+  private readonly maxPipelines: number;
+  private foldedScraper: Scraper | undefined;
+  private foldedPipeline: Pipeline | undefined;
   readonly ctx: FamilyContext;
 
   private readonly exposition: MeterExposition;
@@ -121,6 +134,8 @@ export class Meter {
     this.exposition = exposition;
     this.service = opts.service ?? 'pipemeter';
     this.maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
+    this.maxScrapers = opts.maxScrapers ?? DEFAULT_MAX_HANDLES;
+    this.maxPipelines = opts.maxPipelines ?? DEFAULT_MAX_HANDLES;
     this.overrides = opts.families ?? {};
     this.logger = opts.logger ?? ((m) => console.warn(m));
     this.registry = new Registry();
@@ -147,23 +162,26 @@ export class Meter {
     }
   }
 
-  /** scraper returns the handle of one scraper (the same handle for the same name). */
+  /**
+   * scraper returns the handle of one scraper (the same handle for the same name). Past `maxScrapers` names, a new
+   * name gets the folded handle (`folded`, named `__overflow__`): its writes land in the overflow series, counted.
+   */
   scraper(name: string, opts?: ScraperOptions): Scraper {
     let s = this.scrapers.get(name);
-    if (s === undefined) {
-      s = new Scraper(name, this.catalog, opts);
-      this.scrapers.set(name, s);
-    }
+    if (s !== undefined) return s;
+    if (this.scrapers.size >= this.maxScrapers) return (this.foldedScraper ??= new Scraper(OVERFLOW, this.catalog, {}, true));
+    s = new Scraper(name, this.catalog, opts);
+    this.scrapers.set(name, s);
     return s;
   }
 
-  /** pipeline returns the handle of one pipeline; declared stages start at 0. */
+  /** pipeline returns the handle of one pipeline; declared stages start at 0. Past `maxPipelines` names, the folded handle. */
   pipeline(name: string, opts?: { stages?: readonly string[] }): Pipeline {
     let p = this.pipelines.get(name);
-    if (p === undefined) {
-      p = new Pipeline(name, this.catalog, this.ctx, opts);
-      this.pipelines.set(name, p);
-    }
+    if (p !== undefined) return p;
+    if (this.pipelines.size >= this.maxPipelines) return (this.foldedPipeline ??= new Pipeline(OVERFLOW, this.catalog, this.ctx, {}, true));
+    p = new Pipeline(name, this.catalog, this.ctx, opts);
+    this.pipelines.set(name, p);
     return p;
   }
 
@@ -194,6 +212,11 @@ export class Meter {
       );
     }
     return httpMiddleware(inst, o, this.ctx);
+  }
+
+  /** handles counts the scraper and pipeline handles this meter holds (the folded ones not included). */
+  get handles(): { scrapers: number; pipelines: number } {
+    return { scrapers: this.scrapers.size, pipelines: this.pipelines.size };
   }
 
   counter<const L extends string = never>(o: CustomFamilyOptions<L>): Counter<L> {

@@ -39,6 +39,10 @@ export interface FinishedJob {
 
 type PerOutcome<T> = Record<JobOutcome, T>;
 
+/**
+ * A pipeline's handle. The meter holds a bounded number of them; a name past the bound gets the folded handle
+ * (`folded`, named `__overflow__`), which records every write into the families' overflow series, each counted as a fold.
+ */
 export class Pipeline {
   private readonly started: BoundCounter;
   private readonly inProgress: BoundGauge;
@@ -54,18 +58,20 @@ export class Pipeline {
     private readonly c: CatalogInstruments,
     private readonly ctx: FamilyContext,
     opts: { stages?: readonly string[] } = {},
+    readonly folded = false,
   ) {
     const pipeline = name;
-    this.started = c.pipelineJobsStarted.labels({ pipeline });
-    this.inProgress = c.pipelineJobsInProgress.labels({ pipeline });
-    this.queueDepth = c.pipelineQueueDepth.labels({ pipeline });
-    this.queueWait = c.pipelineQueueWait.labels({ pipeline });
-    this.rtf = c.pipelineRealtimeFactor.labels({ pipeline });
+    this.started = folded ? c.pipelineJobsStarted.overflow() : c.pipelineJobsStarted.labels({ pipeline });
+    this.inProgress = folded ? c.pipelineJobsInProgress.overflow() : c.pipelineJobsInProgress.labels({ pipeline });
+    this.queueDepth = folded ? c.pipelineQueueDepth.overflow() : c.pipelineQueueDepth.labels({ pipeline });
+    this.queueWait = folded ? c.pipelineQueueWait.overflow() : c.pipelineQueueWait.labels({ pipeline });
+    this.rtf = folded ? c.pipelineRealtimeFactor.overflow() : c.pipelineRealtimeFactor.labels({ pipeline });
     const per = <T>(f: (outcome: JobOutcome) => T) =>
       Object.fromEntries(jobOutcomes.map((o) => [o, f(o)])) as PerOutcome<T>;
-    this.finished = per((outcome) => c.pipelineJobsFinished.labels({ pipeline, outcome }));
-    this.durations = per((outcome) => c.pipelineJobDuration.labels({ pipeline, outcome }));
-    this.e2e = per((outcome) => c.pipelineJobE2eDuration.labels({ pipeline, outcome }));
+    this.finished = per((outcome) => (folded ? c.pipelineJobsFinished.overflow() : c.pipelineJobsFinished.labels({ pipeline, outcome })));
+    this.durations = per((outcome) => (folded ? c.pipelineJobDuration.overflow() : c.pipelineJobDuration.labels({ pipeline, outcome })));
+    this.e2e = per((outcome) => (folded ? c.pipelineJobE2eDuration.overflow() : c.pipelineJobE2eDuration.labels({ pipeline, outcome })));
+    if (folded) return;
     for (const stage of opts.stages ?? []) {
       for (const outcome of stageOutcomes) c.pipelineStageDuration.zero({ pipeline, stage, outcome });
       c.pipelineJobFailures.zero({ pipeline, stage });
@@ -85,6 +91,7 @@ export class Pipeline {
   }
 
   recordStage(stage: string, seconds: number, outcome: StageOutcome, jobId?: string): void {
+    if (this.folded) return this.c.pipelineStageDuration.overflow().observe(seconds, exemplar(jobId));
     this.c.pipelineStageDuration.observe(
       { pipeline: this.name, stage, outcome: outcome === 'failure' ? 'failure' : 'success' },
       seconds,
@@ -108,13 +115,20 @@ export class Pipeline {
       if (j.mediaSeconds !== undefined && j.mediaSeconds > 0) this.rtf.observe(j.durationSeconds / j.mediaSeconds, ex);
     }
     if (j.e2eSeconds !== undefined) this.e2e[outcome].observe(j.e2eSeconds, ex);
-    if (outcome === 'failed') this.c.pipelineJobFailures.inc({ pipeline: this.name, stage: j.failedStage ?? 'unknown' }, 1, ex);
-    if (outcome === 'completed') this.c.pipelineLastSuccess.set({ pipeline: this.name }, toMillis(j.at) / 1000);
+    if (outcome === 'failed') {
+      if (this.folded) this.c.pipelineJobFailures.overflow().inc(1, ex);
+      else this.c.pipelineJobFailures.inc({ pipeline: this.name, stage: j.failedStage ?? 'unknown' }, 1, ex);
+    }
+    if (outcome === 'completed') {
+      if (this.folded) this.c.pipelineLastSuccess.overflow().set(toMillis(j.at) / 1000);
+      else this.c.pipelineLastSuccess.set({ pipeline: this.name }, toMillis(j.at) / 1000);
+    }
   }
 
   /** items counts items a job processed, e.g. pages `indexed` or `failed`. */
   items(outcome: string, count = 1): void {
-    this.c.pipelineItems.inc({ pipeline: this.name, outcome }, count);
+    if (this.folded) this.c.pipelineItems.overflow().inc(count);
+    else this.c.pipelineItems.inc({ pipeline: this.name, outcome }, count);
   }
 
   /** error counts a recording call that was ignored. */

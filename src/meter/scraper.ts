@@ -20,6 +20,10 @@ export interface RunRecord {
   at?: Date | number;
 }
 
+/**
+ * A scraper's handle. The meter holds a bounded number of them; a name past the bound gets the folded handle
+ * (`folded`, named `__overflow__`), which records every write into the families' overflow series, each counted as a fold.
+ */
 export class Scraper {
   private readonly runs: Record<ScraperRunOutcome, BoundCounter>;
   private readonly durations: Record<ScraperRunOutcome, BoundHistogram>;
@@ -28,16 +32,16 @@ export class Scraper {
     readonly name: string,
     private readonly c: CatalogInstruments,
     opts: ScraperOptions = {},
+    readonly folded = false,
   ) {
     const scraper = name;
-    this.runs = {
-      success: c.scraperRuns.labels({ scraper, outcome: 'success' }),
-      failure: c.scraperRuns.labels({ scraper, outcome: 'failure' }),
-    };
-    this.durations = {
-      success: c.scraperRunDuration.labels({ scraper, outcome: 'success' }),
-      failure: c.scraperRunDuration.labels({ scraper, outcome: 'failure' }),
-    };
+    this.runs = folded
+      ? { success: c.scraperRuns.overflow(), failure: c.scraperRuns.overflow() }
+      : { success: c.scraperRuns.labels({ scraper, outcome: 'success' }), failure: c.scraperRuns.labels({ scraper, outcome: 'failure' }) };
+    this.durations = folded
+      ? { success: c.scraperRunDuration.overflow(), failure: c.scraperRunDuration.overflow() }
+      : { success: c.scraperRunDuration.labels({ scraper, outcome: 'success' }), failure: c.scraperRunDuration.labels({ scraper, outcome: 'failure' }) };
+    if (folded) return;
     const sources = opts.sources?.map(sourceLabel) ?? [''];
     for (const item_type of opts.itemTypes ?? []) {
       for (const source of sources) c.scraperItemsCreated.zero({ scraper, item_type, source });
@@ -46,11 +50,13 @@ export class Scraper {
 
   /** itemCreated counts n items of a type; `source` may be a full URL, only its host is kept. */
   itemCreated(itemType: string, source: string, n = 1): void {
-    this.c.scraperItemsCreated.inc({ scraper: this.name, item_type: itemType, source: sourceLabel(source) }, n);
+    if (this.folded) this.c.scraperItemsCreated.overflow().inc(n);
+    else this.c.scraperItemsCreated.inc({ scraper: this.name, item_type: itemType, source: sourceLabel(source) }, n);
   }
 
   schemaError(errorType: string, itemType: string, n = 1): void {
-    this.c.scraperSchemaErrors.inc({ scraper: this.name, item_type: itemType, error_type: errorType }, n);
+    if (this.folded) this.c.scraperSchemaErrors.overflow().inc(n);
+    else this.c.scraperSchemaErrors.inc({ scraper: this.name, item_type: itemType, error_type: errorType }, n);
   }
 
   /** run times fn as one scraper run: outcome failure when it throws (and rethrows), last success when it returns. */
@@ -72,7 +78,9 @@ export class Scraper {
     this.runs[outcome].inc();
     if (r.durationSeconds !== undefined) this.durations[outcome].observe(r.durationSeconds);
     // Set on the first success only: a 0 timestamp would read as "last success in 1970".
-    if (outcome === 'success') this.c.scraperLastSuccess.set({ scraper: this.name }, toMillis(r.at) / 1000);
+    if (outcome !== 'success') return;
+    if (this.folded) this.c.scraperLastSuccess.overflow().set(toMillis(r.at) / 1000);
+    else this.c.scraperLastSuccess.set({ scraper: this.name }, toMillis(r.at) / 1000);
   }
 }
 

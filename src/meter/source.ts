@@ -1,4 +1,5 @@
 /** Source labels: a URL is reduced to its host so that `source` stays bounded. */
+import { isIPv6 } from 'node:net';
 
 const hostRe = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
@@ -25,8 +26,10 @@ export function sourceLabel(input: string): string {
   const at = host.lastIndexOf('@');
   if (at >= 0) host = host.slice(at + 1);
   if (host.startsWith('[')) {
+    // An IPv6 literal: only a valid address is kept, so the brackets cannot carry arbitrary text into the label.
     const close = host.indexOf(']');
-    return close > 1 ? host.slice(0, close + 1).toLowerCase() : 'invalid';
+    const ip = close > 1 ? host.slice(1, close).toLowerCase() : '';
+    return isIPv6(ip) ? `[${ip}]` : 'invalid';
   }
   const colon = host.indexOf(':');
   if (colon >= 0) host = host.slice(0, colon);

@@ -10,7 +10,11 @@ export class BoundedSet {
   /** Slot of the oldest key when the ring is full; the next slot to write. */
   private head = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    /** Called with each key forgotten to make room, so the table can count it. */
+    private readonly onEvict: () => void = () => {},
+  ) {
     this.ring = new Array<string | undefined>(capacity).fill(undefined);
   }
 
@@ -22,7 +26,10 @@ export class BoundedSet {
   add(key: string): boolean {
     if (this.keys.has(key)) return false;
     const oldest = this.ring[this.head];
-    if (oldest !== undefined) this.keys.delete(oldest);
+    if (oldest !== undefined) {
+      this.keys.delete(oldest);
+      this.onEvict();
+    }
     this.ring[this.head] = key;
     this.head = (this.head + 1) % this.capacity;
     this.keys.add(key);

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { type Node, isMap, isScalar, isSeq } from 'yaml';
 import { type BrokerKind, brokerKinds, catalog } from '../catalog/index.js';
 import { BUILTIN_PREFIXES, FamilyNames, familyProblem } from '../meter/validate.js';
+import { PipemeterError } from '../shared/errors.js';
 import { DURATION_HINT, SIZE_HINT, parseDuration, parseSize } from '../shared/units.js';
 import { Problems, describe, didYouMean, isEmpty, parseYaml } from '../shared/yaml-problems.js';
 import { type StatsdConfig, type StatsdMappingConfig, captureNames, compileMatch, mappableCatalogFamily, templateRefs } from './statsd.js';
@@ -62,6 +63,29 @@ export interface LimitsConfig {
   sweepIntervalMs: number;
   /** Ingest requests per client address: a token bucket; past it 429. */
   rate: { perSecond: number; burst: number; maxClients: number };
+  /** Distinct scraper names with a handle of their own; past it new names fold into the `__overflow__` series. */
+  maxScrapers: number;
+  /** Distinct pipeline names with a handle of their own; past it new names fold into the `__overflow__` series. */
+  maxPipelines: number;
+  /** A request body must arrive whole within this, from its first byte; else 408. */
+  bodyTimeoutMs: number;
+  /** Request body bytes held at once, by all ingest requests together; past it 503. */
+  inFlightBytes: number;
+  /** Request body bytes held at once for one client address; past it 429. */
+  inFlightBytesPerAddress: number;
+  /** Concurrent connections per listener and per client address, and how long a connection may idle or take to send its headers. */
+  connections: ConnectionLimits;
+}
+
+export interface ConnectionLimits {
+  metrics: number;
+  metricsPerAddress: number;
+  ingest: number;
+  ingestPerAddress: number;
+  /** A connection that sends nothing for this long is closed. */
+  idleTimeoutMs: number;
+  /** A request's headers must arrive within this. */
+  headersTimeoutMs: number;
 }
 
 /** A broker queue poller: one Redis connection, polled on its interval. */
@@ -117,6 +141,14 @@ export const defaults = {
     dedupKeys: 100_000,
     sweepIntervalMs: 10_000,
     rate: { perSecond: 1000, burst: 2000, maxClients: 10_000 },
+    // A pipeline handle starts about 160 sample lines (histograms per outcome), a scraper about 34: at these caps a flood
+    // of names leaves an exposition of ~3 MB, which renders in well under a second (bench/results/flood.md).
+    maxScrapers: 500,
+    maxPipelines: 100,
+    bodyTimeoutMs: 30_000,
+    inFlightBytes: 64 * 1024 * 1024,
+    inFlightBytesPerAddress: 16 * 1024 * 1024,
+    connections: { metrics: 256, metricsPerAddress: 64, ingest: 1024, ingestPerAddress: 512, idleTimeoutMs: 30_000, headersTimeoutMs: 10_000 },
   } satisfies LimitsConfig as LimitsConfig,
   state: { snapshotIntervalMs: 30_000 },
   /** Off unless enabled; on loopback when on, since StatsD has no authentication. 9125 is statsd_exporter's port. */
@@ -140,12 +172,29 @@ export function configFromDefaults(source = '<defaults>'): SidecarConfig {
     pipelines: [],
     families: [],
     probes: [],
-    limits: { ...defaults.limits, rate: { ...defaults.limits.rate } },
+    limits: { ...defaults.limits, rate: { ...defaults.limits.rate }, connections: { ...defaults.limits.connections } },
     state: { ...defaults.state },
     statsd: { ...defaults.statsd, mappings: [] },
     brokers: [],
   };
 }
+
+/**
+ * How large a config may be: checked before anything is built, so a huge file fails at once with the bound it crossed
+ * (docs/reliability.md lists them).
+ */
+export const configBounds = {
+  /** Bytes of YAML. */
+  fileBytes: 1024 * 1024,
+  /** Custom families, probes and StatsD mappings, each. */
+  entries: 1000,
+  /** Brokers. */
+  brokers: 100,
+  /** Items of one inner list: item types, sources, stages, labels, buckets, queues. */
+  listItems: 100,
+  /** Characters of a family's help text. */
+  helpChars: 1024,
+} as const;
 
 /** Names of scrapers, pipelines, stages, item types and probes: label values that stay readable and bounded. */
 const nameRe = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -183,6 +232,9 @@ function int(min: number, max = Number.MAX_SAFE_INTEGER): Reader<number> {
   };
 }
 
+/** The largest handle cap (limits.max_scrapers, limits.max_pipelines), and so the most scrapers or pipelines a config declares. */
+export const MAX_HANDLES = 10_000;
+
 /** Node runs a timer of more than 2^31-1 ms after 1 ms: interval settings stay below it. */
 const TIMER_MAX_MS = 2 ** 31 - 1;
 
@@ -211,10 +263,14 @@ const size: Reader<number> = (node, path, p) => {
   return undefined;
 };
 
-function list<T>(item: Reader<T>): Reader<T[]> {
+function list<T>(item: Reader<T>, max: number = configBounds.listItems): Reader<T[]> {
   return (node, path, p) => {
     if (!isSeq(node)) {
       p.add(node, path, `expected a list such as [a, b], got ${describe(node)}`);
+      return undefined;
+    }
+    if (node.items.length > max) {
+      p.add(node, path, `${node.items.length} items; at most ${max} are allowed`);
       return undefined;
     }
     const out: T[] = [];
@@ -237,8 +293,10 @@ function namedList<T extends { name: string }>(
   read: Reader<T>,
   into: T[],
   duplicate: (name: string) => string,
+  max: number = configBounds.entries,
 ): void {
   if (!isSeq(node)) return p.add(node, path, expected);
+  if (node.items.length > max) return p.add(node, path, `${node.items.length} entries; at most ${max} are allowed`);
   node.items.forEach((item, i) => {
     const v = read(item as Node, `${path}[${i}]`, p);
     if (v === undefined) return;
@@ -277,10 +335,14 @@ function fields(node: Node, path: string, p: Problems, known: Fields, required: 
   return true;
 }
 
-/** entries walks a mapping of name -> settings (scrapers, pipelines). */
-function entries(node: Node, path: string, p: Problems, each: (name: string, value: Node, path: string) => void): void {
+/** entries walks a mapping of name -> settings (scrapers, pipelines), of at most `max` names. */
+function entries(node: Node, path: string, p: Problems, max: number, each: (name: string, value: Node, path: string) => void): void {
   if (!isMap(node)) {
     p.add(node, path, `expected a mapping of names to settings, got ${describe(node)}`);
+    return;
+  }
+  if (node.items.length > max) {
+    p.add(node, path, `${node.items.length} names; at most ${max} are allowed (limits.max_${path}, at most ${MAX_HANDLES}); names that are not declared need no entry`);
     return;
   }
   for (const pair of node.items) {
@@ -328,13 +390,20 @@ function family(node: Node, path: string, p: Problems): CustomFamilyConfig | und
         if (v === 'counter' || v === 'gauge' || v === 'histogram') out.type = v;
         else if (v !== undefined) p.add(n, at, `"${v}" is not a family type; use counter, gauge or histogram`);
       },
-      help: (n, at) => (out.help = str(n, at, p)),
+      help: (n, at) => {
+        out.help = str(n, at, p);
+        if (out.help !== undefined && out.help.length > configBounds.helpChars) {
+          p.add(n, at, `${out.help.length} characters; at most ${configBounds.helpChars} are allowed: say in one sentence what the family counts`);
+          out.help = undefined;
+        }
+      },
       labels: (n, at) => (out.labels = list(str)(n, at, p)),
       buckets: (n, at) => {
         if (!isSeq(n) || !n.items.every((i) => isScalar(i) && typeof i.value === 'number')) {
           p.add(n, at, 'expected a list of numbers (bucket upper bounds), e.g. [0.1, 0.5, 1, 5]');
           return;
         }
+        if (n.items.length > configBounds.listItems) return p.add(n, at, `${n.items.length} buckets; at most ${configBounds.listItems} are allowed`);
         out.buckets = n.items.map((i) => (i as { value: number }).value);
       },
     },
@@ -478,6 +547,7 @@ function statsd(node: Node, path: string, cfg: SidecarConfig, p: Problems, mappi
     series_ttl: (n, at) => (s.seriesTtlMs = duration(60_000)(n, at, p) ?? s.seriesTtlMs),
     mappings: (n, at) => {
       if (!isSeq(n)) return p.add(n, at, 'expected a list of mappings, each with match and family');
+      if (n.items.length > configBounds.entries) return p.add(n, at, `${n.items.length} mappings; at most ${configBounds.entries} are allowed`);
       n.items.forEach((item, i) => {
         const m = statsdMapping(item as Node, `${at}[${i}]`, p);
         if (m === undefined) return;
@@ -583,6 +653,8 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
   if (isEmpty(root)) return cfg;
   const { metrics, ingest } = cfg.listeners;
   const mappingNodes: [Node, string][] = [];
+  /** Limits the file sets, where a default depends on whether it was given. */
+  const set = new Set<string>();
   fields(root, '', p, {
     listeners: (n, at) =>
       fields(n, at, p, {
@@ -590,7 +662,7 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
         ingest: (m, at2) => fields(m, at2, p, listener(ingest, true, p)),
       }),
     scrapers: (n, at) =>
-      entries(n, at, p, (scraper, v, at2) => {
+      entries(n, at, p, MAX_HANDLES, (scraper, v, at2) => {
         const s: ScraperConfig = { name: scraper, itemTypes: [], sources: [] };
         if (v !== null)
           fields(v, at2, p, {
@@ -600,7 +672,7 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
         cfg.scrapers.push(s);
       }),
     pipelines: (n, at) =>
-      entries(n, at, p, (pipeline, v, at2) => {
+      entries(n, at, p, MAX_HANDLES, (pipeline, v, at2) => {
         const pl: PipelineConfig = { name: pipeline, stages: [] };
         if (v !== null)
           fields(v, at2, p, {
@@ -654,10 +726,32 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
             burst: (r, b) => (cfg.limits.rate.burst = int(1)(r, b, p) ?? cfg.limits.rate.burst),
             max_clients: (r, b) => (cfg.limits.rate.maxClients = int(1, 10_000_000)(r, b, p) ?? cfg.limits.rate.maxClients),
           }),
+        max_scrapers: (m, a) => (cfg.limits.maxScrapers = int(1, MAX_HANDLES)(m, a, p) ?? cfg.limits.maxScrapers),
+        max_pipelines: (m, a) => (cfg.limits.maxPipelines = int(1, MAX_HANDLES)(m, a, p) ?? cfg.limits.maxPipelines),
+        body_timeout: (m, a) => (cfg.limits.bodyTimeoutMs = duration(100, TIMER_MAX_MS)(m, a, p) ?? cfg.limits.bodyTimeoutMs),
+        in_flight: (m, a) => {
+          set.add('in_flight');
+          cfg.limits.inFlightBytes = size(m, a, p) ?? cfg.limits.inFlightBytes;
+        },
+        in_flight_per_address: (m, a) => {
+          set.add('in_flight_per_address');
+          cfg.limits.inFlightBytesPerAddress = size(m, a, p) ?? cfg.limits.inFlightBytesPerAddress;
+        },
+        connections: (m, a) => {
+          const c = cfg.limits.connections;
+          fields(m, a, p, {
+            metrics: (r, b) => (c.metrics = int(1, 1_000_000)(r, b, p) ?? c.metrics),
+            metrics_per_address: (r, b) => (c.metricsPerAddress = int(1, 1_000_000)(r, b, p) ?? c.metricsPerAddress),
+            ingest: (r, b) => (c.ingest = int(1, 1_000_000)(r, b, p) ?? c.ingest),
+            ingest_per_address: (r, b) => (c.ingestPerAddress = int(1, 1_000_000)(r, b, p) ?? c.ingestPerAddress),
+            idle_timeout: (r, b) => (c.idleTimeoutMs = duration(100, TIMER_MAX_MS)(r, b, p) ?? c.idleTimeoutMs),
+            header_timeout: (r, b) => (c.headersTimeoutMs = duration(100, TIMER_MAX_MS)(r, b, p) ?? c.headersTimeoutMs),
+          });
+        },
       }),
     statsd: (n, at) => statsd(n, at, cfg, p, mappingNodes),
     brokers: (n, at) =>
-      namedList(n, at, p, 'expected a list of brokers, each with name, kind, url and queues', broker, cfg.brokers, (name) => `broker "${name}" is declared twice; names are the broker label and must be unique`),
+      namedList(n, at, p, 'expected a list of brokers, each with name, kind, url and queues', broker, cfg.brokers, (name) => `broker "${name}" is declared twice; names are the broker label and must be unique`, configBounds.brokers),
     state: (n, at) =>
       fields(n, at, p, {
         file: (m, a) => (cfg.state.file = str(m, a, p)),
@@ -665,6 +759,18 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
       }),
   });
   cfg.statsd.mappings.forEach((m, i) => statsdMappingFamily(m, mappingNodes[i]![0], mappingNodes[i]![1], cfg.families, p));
+  const l = cfg.limits;
+  // Declared names keep handles of their own: they must fit under the handle caps, or they would start folded.
+  if (cfg.scrapers.length > l.maxScrapers) p.add(root, 'scrapers', `${cfg.scrapers.length} scrapers are declared but limits.max_scrapers is ${l.maxScrapers}; raise it or declare fewer`);
+  if (cfg.pipelines.length > l.maxPipelines) p.add(root, 'pipelines', `${cfg.pipelines.length} pipelines are declared but limits.max_pipelines is ${l.maxPipelines}; raise it or declare fewer`);
+  // Left unset, the bytes in flight make room for one body of limits.body_size; set, they must.
+  if (!set.has('in_flight_per_address')) l.inFlightBytesPerAddress = Math.max(l.inFlightBytesPerAddress, l.bodyBytes);
+  if (!set.has('in_flight')) l.inFlightBytes = Math.max(l.inFlightBytes, l.inFlightBytesPerAddress);
+  if (l.inFlightBytesPerAddress > l.inFlightBytes) p.add(root, 'limits.in_flight_per_address', `is over limits.in_flight (${l.inFlightBytes} bytes); one address cannot hold more than all of them`);
+  if (l.bodyBytes > l.inFlightBytesPerAddress) p.add(root, 'limits.body_size', `is over limits.in_flight_per_address (${l.inFlightBytesPerAddress} bytes), so a body of that size could never be read; raise the one or lower the other`);
+  const c = l.connections;
+  if (c.metricsPerAddress > c.metrics) p.add(root, 'limits.connections.metrics_per_address', `is over limits.connections.metrics (${c.metrics})`);
+  if (c.ingestPerAddress > c.ingest) p.add(root, 'limits.connections.ingest_per_address', `is over limits.connections.ingest (${c.ingest})`);
   if (cfg.listeners.metrics.port !== 0 && cfg.listeners.metrics.port === cfg.listeners.ingest.port) {
     p.add(root, 'listeners', `metrics and ingest both use port ${cfg.listeners.metrics.port}; give them different ports`);
   }
@@ -676,6 +782,9 @@ function validate(root: Node | null, source: string, p: Problems): SidecarConfig
  * as one E_CONFIG error, one line each: `file:line:col: field.path: what is wrong, how to fix`.
  */
 export function loadConfig(text: string, file: string): SidecarConfig {
+  if (text.length > configBounds.fileBytes) {
+    throw new PipemeterError('E_CONFIG', `${file}: the config holds ${text.length} characters, over the ${configBounds.fileBytes} a config may have; declare fewer entries (names that are not declared need no entry)`);
+  }
   const { root, problems } = parseYaml(text, file);
   const cfg = problems.list.length === 0 ? validate(root, file, problems) : configFromDefaults(file);
   problems.throwIfAny('E_CONFIG', 'configuration');

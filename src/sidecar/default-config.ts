@@ -58,6 +58,18 @@ limits:
     per_second: 1000
     burst: 2000
     max_clients: 10000   # addresses tracked; past it the longest-tracked is forgotten
+  max_scrapers: 500      # distinct scraper names with series of their own; past it new names fold into __overflow__
+  max_pipelines: 100     # the same for pipeline names (each starts ~160 sample lines of histograms)
+  body_timeout: 30s      # a request body must arrive whole within this; else 408
+  in_flight: 64MiB       # request body bytes held at once by all clients; past it 503
+  in_flight_per_address: 16MiB  # ... by one client address; past it 429
+  connections:           # concurrent connections; past a cap a new connection is closed at once (counted)
+    metrics: 256
+    metrics_per_address: 64
+    ingest: 1024
+    ingest_per_address: 512
+    idle_timeout: 30s    # a connection that sends nothing for this long is closed
+    header_timeout: 10s  # request headers must arrive within this; else 408
 
 state:
   # The in-flight job table survives restarts when it has a file (atomic writes).

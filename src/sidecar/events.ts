@@ -17,6 +17,12 @@ export const rejectReasons = [
   'rate_limited',
   'unknown_route',
   'bad_request',
+  'implausible_time',
+  'value_out_of_range',
+  'unsupported_encoding',
+  'aborted',
+  'body_timeout',
+  'in_flight_limit',
 ] as const;
 export type RejectReason = (typeof rejectReasons)[number];
 
@@ -124,6 +130,16 @@ const idMax = 256;
 /** Bounded, readable label values for names chosen by the client (stage, item type, outcome). */
 const tokenRe = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
+/** isName: a scraper, pipeline, stage or item type name as ingest accepts it. */
+export function isName(v: unknown): v is string {
+  return typeof v === 'string' && tokenRe.test(v);
+}
+
+/** isJobId: a job id as ingest keeps it (a string of 1 to 256 characters, valid Unicode). */
+export function isJobId(v: unknown): v is string {
+  return typeof v === 'string' && v !== '' && v.length <= idMax && !loneSurrogateRe.test(v);
+}
+
 class Invalid extends Error {
   constructor(
     message: string,
@@ -169,9 +185,19 @@ function jobIdOf(o: Obj, key = 'job_id'): string {
   return text(o, key, idMax);
 }
 
+/**
+ * The largest number an event may add to a counter or a histogram: past 2^53 an increment is not exact, and a few such
+ * would carry a counter or a histogram's sum to +Inf (which Prometheus then reads forever). Nothing a counter or a
+ * histogram accumulates from events can reach +Inf below it: that takes more than 10^292 events.
+ */
+export const MAX_EVENT_VALUE = Number.MAX_SAFE_INTEGER;
+/** The smallest non-zero media_seconds: a real-time factor divides by it, so it must not make a finite duration infinite. */
+export const MIN_MEDIA_SECONDS = 0.001;
+
 function seconds(o: Obj, key: string): number {
   const v = o[key];
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Invalid(`${key}: expected a number of seconds >= 0, got ${show(v)}`);
+  if (v > MAX_EVENT_VALUE) throw new Invalid(`${key}: ${v} is over ${MAX_EVENT_VALUE} seconds, past which sums are not exact and overflow to +Inf; send the duration in seconds`, 'value_out_of_range');
   return v;
 }
 
@@ -179,12 +205,20 @@ function optSeconds(o: Obj, key: string): number | undefined {
   return o[key] === undefined ? undefined : seconds(o, key);
 }
 
+function mediaSeconds(o: Obj): number | undefined {
+  const v = optSeconds(o, 'media_seconds');
+  if (v !== undefined && v > 0 && v < MIN_MEDIA_SECONDS) {
+    throw new Invalid(`media_seconds: ${v} is under ${MIN_MEDIA_SECONDS}; the real-time factor divides by it. Send 0 (or leave it out) when the media length is unknown`, 'value_out_of_range');
+  }
+  return v;
+}
+
 function count(o: Obj): number {
   const v = o.count;
   if (v === undefined) return 1;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Invalid(`count: expected a whole number >= 0, got ${show(v)}`);
   // Past 2^53 a count is not exact, and a few such would carry a counter to +Inf.
-  if (v > Number.MAX_SAFE_INTEGER) throw new Invalid(`count: ${v} is over ${Number.MAX_SAFE_INTEGER}; send a count a counter can add exactly`);
+  if (v > MAX_EVENT_VALUE) throw new Invalid(`count: ${v} is over ${MAX_EVENT_VALUE}; send a count a counter can add exactly`, 'value_out_of_range');
   return v;
 }
 
@@ -195,23 +229,65 @@ function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[], fal
   return v as T;
 }
 
-/** parseInstant reads RFC 3339 or epoch seconds (number or numeric string) into Unix ms; undefined when invalid. */
-export function parseInstant(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
-  if (typeof v !== 'string' || v === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  // RFC 3339 needs a date, a time and a zone; Date.parse alone would take "2024" or local times.
-  if (!/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) return undefined;
-  const ms = Date.parse(v);
-  return Number.isNaN(ms) ? undefined : ms;
+/** The earliest instant an event may carry: 2000-01-01T00:00:00Z. An `at: 0` would make a 56-year duration. */
+export const MIN_INSTANT_MS = Date.UTC(2000, 0, 1);
+/** How far after the sidecar's clock an instant may be: clocks of other hosts run a little ahead. */
+export const MAX_FUTURE_MS = 3600_000;
+
+export type InstantResult = { ok: true; ms: number } | { ok: false; reason: 'invalid_event' | 'implausible_time'; message: string };
+
+const epochRe = /^\d{1,20}(\.\d{1,9})?$/;
+/** RFC 3339 needs a date, a time and a zone; Date.parse alone would take "2024" or local times. */
+const rfc3339Re = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** iso writes an instant for a message; an instant past the year 275 760 has no Date. */
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? 'a time after the year 275760' : d.toISOString();
 }
 
-function instant(o: Obj, key: string): number | undefined {
+/**
+ * parseInstant reads RFC 3339 or epoch seconds (a number or a numeric string) into Unix ms, and refuses what is not an
+ * instant a job could have: before 2000-01-01T00:00:00Z or more than an hour after `now` (the sidecar's clock, ms).
+ * A value that would be in range as milliseconds, microseconds or nanoseconds is named as such: JavaScript's
+ * `Date.now()` is milliseconds, Python's `time.time_ns()` nanoseconds.
+ */
+export function parseInstant(v: unknown, now: number): InstantResult {
+  const syntax = (): InstantResult => ({ ok: false, reason: 'invalid_event', message: `expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got ${show(v)}` });
+  let ms: number;
+  let epoch: number | undefined;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) || v < 0) return syntax();
+    epoch = v;
+    ms = v * 1000;
+  } else if (typeof v === 'string' && epochRe.test(v)) {
+    epoch = Number(v);
+    ms = epoch * 1000;
+  } else if (typeof v === 'string' && rfc3339Re.test(v)) {
+    ms = Date.parse(v);
+    if (Number.isNaN(ms)) return syntax();
+  } else return syntax();
+  const latest = now + MAX_FUTURE_MS;
+  if (ms >= MIN_INSTANT_MS && ms <= latest && Number.isFinite(ms)) return { ok: true, ms };
+  const implausible = (message: string): InstantResult => ({ ok: false, reason: 'implausible_time', message });
+  if (epoch !== undefined && ms > latest) {
+    for (const [unit, per] of [['milliseconds', 1e3], ['microseconds', 1e6], ['nanoseconds', 1e9]] as const) {
+      const asUnit = epoch * (1000 / per);
+      if (asUnit >= MIN_INSTANT_MS && asUnit <= latest) {
+        return implausible(`${show(v)} looks like ${unit} since the epoch (${iso(asUnit)}); send seconds (${epoch / per}) or RFC 3339`);
+      }
+    }
+  }
+  if (ms < MIN_INSTANT_MS) return implausible(`${show(v)} is before 2000-01-01T00:00:00Z; send the time in seconds since the epoch or RFC 3339, or leave it out to use the sidecar's clock`);
+  return implausible(`${show(v)} is ${iso(ms)}, more than an hour after the sidecar's clock (${iso(now)}); send the time the event happened, in seconds since the epoch or RFC 3339`);
+}
+
+function instant(o: Obj, key: string, now: number): number | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
-  const ms = parseInstant(v);
-  if (ms === undefined) throw new Invalid(`${key}: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got ${show(v)}`);
-  return ms;
+  const r = parseInstant(v, now);
+  if (!r.ok) throw new Invalid(`${key}: ${r.message}`, r.reason);
+  return r.ms;
 }
 
 function show(v: unknown): string {
@@ -264,7 +340,7 @@ function build(raw: unknown, now: number, families: ReadonlyMap<string, Declared
   for (const k of Object.keys(o)) {
     if (k !== 'type' && k !== 'at' && !allowed.includes(k)) throw new Invalid(`${k}: unknown field for a ${type} event; its fields are ${allowed.join(', ')}, at`);
   }
-  const at = instant(o, 'at') ?? now;
+  const at = instant(o, 'at', now) ?? now;
   switch (type as EventType) {
     case 'item_created':
       return { type: 'item_created', at, scraper: token(o, 'scraper'), itemType: token(o, 'item_type'), source: text(o, 'source', 2048), count: count(o) };
@@ -273,9 +349,9 @@ function build(raw: unknown, now: number, families: ReadonlyMap<string, Declared
     case 'scraper_run':
       return { type: 'scraper_run', at, scraper: token(o, 'scraper'), outcome: oneOf(o, 'outcome', ['success', 'failure']), durationSeconds: optSeconds(o, 'duration_seconds') };
     case 'job_queued':
-      return { type: 'job_queued', at, pipeline: token(o, 'pipeline'), jobId: jobIdOf(o), initiatedAt: instant(o, 'initiated_at') };
+      return { type: 'job_queued', at, pipeline: token(o, 'pipeline'), jobId: jobIdOf(o), initiatedAt: instant(o, 'initiated_at', now) };
     case 'job_started':
-      return { type: 'job_started', at, pipeline: token(o, 'pipeline'), jobId: jobIdOf(o), queuedAt: instant(o, 'queued_at'), initiatedAt: instant(o, 'initiated_at') };
+      return { type: 'job_started', at, pipeline: token(o, 'pipeline'), jobId: jobIdOf(o), queuedAt: instant(o, 'queued_at', now), initiatedAt: instant(o, 'initiated_at', now) };
     case 'stage':
       return {
         type: 'stage',
@@ -293,8 +369,8 @@ function build(raw: unknown, now: number, families: ReadonlyMap<string, Declared
         pipeline: token(o, 'pipeline'),
         jobId: jobIdOf(o),
         outcome: oneOf(o, 'outcome', jobOutcomes.filter((x): x is Exclude<JobOutcome, 'abandoned'> => x !== 'abandoned')),
-        mediaSeconds: optSeconds(o, 'media_seconds'),
-        initiatedAt: instant(o, 'initiated_at'),
+        mediaSeconds: mediaSeconds(o),
+        initiatedAt: instant(o, 'initiated_at', now),
         failedStage: optToken(o, 'failed_stage'),
         durationSeconds: optSeconds(o, 'duration_seconds'),
       };
@@ -327,5 +403,9 @@ function metric(o: Obj, at: number, families: ReadonlyMap<string, DeclaredFamily
   const value = o.value ?? 1;
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new Invalid(`value: expected a finite number, got ${show(value)}`);
   if (fam.type === 'counter' && value < 0) throw new Invalid(`value: ${name as string} is a counter and only goes up; send an increment >= 0, got ${value}`);
+  // A gauge is set, so any finite value stays finite; what a counter adds or a histogram sums is bounded.
+  if (fam.type !== 'gauge' && Math.abs(value) > MAX_EVENT_VALUE) {
+    throw new Invalid(`value: ${value} is over ${MAX_EVENT_VALUE}, past which ${name as string} would not add exactly and could overflow to +Inf; send it in a larger unit`, 'value_out_of_range');
+  }
   return { type: 'metric', at, name: name as string, labels, value };
 }

@@ -1,6 +1,6 @@
 /** The Firecrawl webhook adapter: signature check on the raw body, the payload's one validator, and the keys that identify a repeated delivery. */
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { type Parsed, parseInstant } from './events.js';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { MAX_EVENT_VALUE, type Parsed, parseInstant } from './events.js';
 
 /** The crawl event types the adapter maps onto the job lifecycle. */
 export const firecrawlTypes = ['crawl.started', 'crawl.page', 'crawl.completed', 'crawl.failed', 'crawl.cancelled'] as const;
@@ -52,6 +52,9 @@ function secondsOf(v: unknown): number | undefined {
   return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
+/** A stage timing over MAX_EVENT_VALUE seconds: the delivery is refused, since two such would make the histogram's sum +Inf. */
+class TimingOutOfRange extends Error {}
+
 function page(raw: unknown, stages: readonly string[]): FirecrawlPage {
   const meta = raw !== null && typeof raw === 'object' ? (raw as { metadata?: unknown }).metadata : undefined;
   const m = meta !== null && typeof meta === 'object' ? (meta as Record<string, unknown>) : {};
@@ -60,6 +63,7 @@ function page(raw: unknown, stages: readonly string[]): FirecrawlPage {
   // Only declared stages become label values: page metadata is not ours to trust with cardinality.
   for (const s of stages) {
     const v = secondsOf(nested[s]) ?? secondsOf(m[`${s}_seconds`]);
+    if (v !== undefined && v > MAX_EVENT_VALUE) throw new TimingOutOfRange(`data[].metadata: the ${s} timing ${v} is over ${MAX_EVENT_VALUE} seconds, past which the stage histogram's sum is not exact and overflows to +Inf; send seconds`);
     if (v !== undefined) timings[s] = v;
   }
   return { scrapeId: str(m.scrapeId), sourceURL: str(m.sourceURL), url: str(m.url), timings };
@@ -68,9 +72,10 @@ function page(raw: unknown, stages: readonly string[]): FirecrawlPage {
 /**
  * parseFirecrawl validates a webhook body into a typed event. `stages` are the pipeline's declared
  * stages, the only timing keys read from page metadata. A type the adapter does not map
- * (batch_scrape.*, extract.*) is refused with reason `unsupported_webhook_type`.
+ * (batch_scrape.*, extract.*) is refused with reason `unsupported_webhook_type`. `now` (the sidecar's clock, Unix ms)
+ * bounds `metadata.initiated_at` as it bounds the times of events.
  */
-export function parseFirecrawl(raw: unknown, stages: readonly string[]): Parsed<FirecrawlEvent> {
+export function parseFirecrawl(raw: unknown, stages: readonly string[], now: number): Parsed<FirecrawlEvent> {
   const bad = (message: string): Parsed<FirecrawlEvent> => ({ ok: false, reason: 'invalid_event', message });
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return bad('expected a JSON object {success, type, id, data, metadata}');
   const o = raw as Record<string, unknown>;
@@ -86,8 +91,16 @@ export function parseFirecrawl(raw: unknown, stages: readonly string[]): Parsed<
   const meta = o.metadata !== null && typeof o.metadata === 'object' ? (o.metadata as Record<string, unknown>) : {};
   let initiatedAt: number | undefined;
   if (meta.initiated_at !== undefined) {
-    initiatedAt = parseInstant(meta.initiated_at);
-    if (initiatedAt === undefined) return bad('metadata.initiated_at: expected RFC 3339 or epoch seconds');
+    const r = parseInstant(meta.initiated_at, now);
+    if (!r.ok) return { ok: false, reason: r.reason, message: `metadata.initiated_at: ${r.message}` };
+    initiatedAt = r.ms;
+  }
+  let pages: FirecrawlPage[];
+  try {
+    pages = ((o.data as unknown[] | undefined) ?? []).map((d) => page(d, stages));
+  } catch (err) {
+    if (err instanceof TimingOutOfRange) return { ok: false, reason: 'value_out_of_range', message: err.message };
+    throw err;
   }
   return {
     ok: true,
@@ -96,20 +109,34 @@ export function parseFirecrawl(raw: unknown, stages: readonly string[]): Parsed<
       success: o.success !== false,
       id,
       webhookId: str(o.webhookId),
-      pages: ((o.data as unknown[] | undefined) ?? []).map((d) => page(d, stages)),
+      pages,
       error: str(o.error),
       initiatedAt,
     },
   };
 }
 
+/** A dedup key as stored: "h:" and the SHA-256 of what identifies the delivery, base64url; 45 characters whatever was sent. */
+export const dedupKeyRe = /^h:[A-Za-z0-9_-]{43}$/;
+
+/** dedupDigest is the stored form of an identity: a webhookId or an event key of any length takes 45 characters. */
+export function dedupDigest(identity: string): string {
+  return 'h:' + createHash('sha256').update(identity).digest('base64url');
+}
+
 /**
  * dedupKeys names a delivery two ways. `webhookId` catches a retry that reuses it; but Firecrawl
  * sends a fresh webhookId per delivery, so the event key (pipeline, crawl id, type, and for a page
  * its outcome and scrapeId or source URL) catches a re-sent event. A page without any identity has
- * no event key: two such pages cannot be told apart, so neither is dropped.
+ * no event key: two such pages cannot be told apart, so neither is dropped. The keys are digests
+ * (dedupDigest): a 900 kB webhookId costs the table what a UUID costs.
  */
 export function dedupKeys(pipeline: string, e: FirecrawlEvent): string[] {
+  return dedupIdentities(pipeline, e).map(dedupDigest);
+}
+
+/** dedupIdentities are the identities dedupKeys digests. */
+export function dedupIdentities(pipeline: string, e: FirecrawlEvent): string[] {
   const keys: string[] = [];
   if (e.webhookId !== undefined) keys.push(`w\u0001${e.webhookId}`);
   if (e.type !== 'crawl.page') {

@@ -5,6 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Meter } from '../meter/meter.js';
 import type { Logger } from '../shared/errors.js';
 import { type CustomInstrument, applyEvent, applyFirecrawl } from './apply.js';
+import { type BodyOptions, InFlight, readBody } from './body.js';
 import type { BoundedSet } from './bounded-set.js';
 import { type DeclaredFamily, type RejectReason, parseEvent } from './events.js';
 import { dedupKeys, parseFirecrawl, verifySignature } from './firecrawl.js';
@@ -29,12 +30,16 @@ export interface IngestContext {
   dedup: BoundedSet;
   now(): number;
   bodyBytes: number;
+  /** How bodies are read: size, time, and bytes held at once per address and in total; default only bodyBytes bounds them. */
+  body?: BodyOptions;
   /** The Bearer token every ingest request must carry; undefined: none. */
   token?: string;
   /** Requests per client address (token bucket); undefined: unlimited. */
   rate?: RateLimitOptions;
   /** The rate limiter's monotonic clock, ms; default performance.now. */
   monotonic?: () => number;
+  /** Called before a request's events are parsed and applied: a promise makes them wait for it (a /metrics render in progress). */
+  beforeApply?: () => Promise<void> | undefined;
   logger: Logger;
 }
 
@@ -84,7 +89,8 @@ export function createIngestApp(c: IngestContext): express.Express {
     next();
   };
 
-  const limiter = c.rate === undefined ? undefined : new RateLimiter(c.rate, c.monotonic);
+  const forgotten = cat.tableEvictions.labels({ table: 'rate_limit_clients' });
+  const limiter = c.rate === undefined ? undefined : new RateLimiter(c.rate, c.monotonic, () => forgotten.inc());
   // Keyed by the socket's address, never X-Forwarded-For: a client must not choose its own bucket.
   const limit = (req: Request, res: Response, next: NextFunction) => {
     const waitMs = limiter?.take(req.socket.remoteAddress ?? '') ?? 0;
@@ -110,10 +116,34 @@ export function createIngestApp(c: IngestContext): express.Express {
     sendError(res, 415, 'E_MEDIA_TYPE', `Content-Type "${t || '(none)'}" is not accepted; send application/json (one event or an array) or application/x-ndjson (one event per line)`, { accepted: eventMediaTypes });
   };
 
-  const raw = express.raw({ type: () => true, limit: c.bodyBytes });
+  const bodyOpts: BodyOptions = c.body ?? { maxBytes: c.bodyBytes, timeoutMs: 30_000, inFlightBytes: Infinity, inFlightBytesPerAddress: Infinity };
+  const inFlight = new InFlight(bodyOpts.inFlightBytes, bodyOpts.inFlightBytesPerAddress);
+  /** raw reads the body within its bounds into req.body; a refusal is answered (and counted) here, the connection then closed. */
+  const raw = (req: Request, res: Response, next: NextFunction) => {
+    const { done, release } = readBody(req, bodyOpts, inFlight);
+    // The body's bytes stay accounted until the answer is out: the handler holds them until then.
+    res.once('close', release);
+    void done.then((b) => {
+      if (Buffer.isBuffer(b)) {
+        req.body = b;
+        return next();
+      }
+      refuse(res.locals.source as IngestSource, b.reason);
+      if (b.gone === true || res.headersSent) return;
+      if (b.close) res.setHeader('Connection', 'close');
+      if (b.status === 429 || b.status === 503) res.setHeader('Retry-After', '1');
+      sendError(res, b.status, b.code, b.message);
+    });
+  };
   const bodyOf = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+  /** gated holds a request whose body is read until no /metrics render is running: scrapes go first. */
+  const gated = (_req: Request, _res: Response, next: NextFunction) => {
+    const wait = c.beforeApply?.();
+    if (wait === undefined) next();
+    else void wait.then(() => next());
+  };
 
-  app.post('/v1/events', source('events'), limit, bearer, eventTypes, raw, (req, res) => {
+  app.post('/v1/events', source('events'), limit, bearer, eventTypes, raw, gated, (req, res) => {
     const body = bodyOf(req);
     // Decoding replaces invalid UTF-8 with U+FFFD silently: a label would then hold text nobody sent.
     const utf8 = isUtf8(body);
@@ -191,7 +221,7 @@ export function createIngestApp(c: IngestContext): express.Express {
     sendError(res, 401, 'E_SIGNATURE', 'X-Firecrawl-Signature is missing or does not match the HMAC-SHA256 of the body; check that the secret file holds the team\'s webhook secret');
   };
 
-  app.post('/v1/webhooks/firecrawl/:pipeline', source('firecrawl'), limit, webhookGate, raw, (req, res) => {
+  app.post('/v1/webhooks/firecrawl/:pipeline', source('firecrawl'), limit, webhookGate, raw, gated, (req, res) => {
     const name = String(req.params.pipeline);
     const p = res.locals.pipeline as WebhookPipeline;
     const body = bodyOf(req);
@@ -209,7 +239,7 @@ export function createIngestApp(c: IngestContext): express.Express {
       refuse('firecrawl', 'invalid_json');
       return sendError(res, 400, 'E_INVALID_JSON', `the webhook body is not JSON (${(err as Error).message})`);
     }
-    const parsed = parseFirecrawl(json, p.stages);
+    const parsed = parseFirecrawl(json, p.stages, c.now());
     if (!parsed.ok) {
       refuse('firecrawl', parsed.reason);
       rejectedEvents.firecrawl.inc();
@@ -241,15 +271,6 @@ export function createIngestApp(c: IngestContext): express.Express {
   });
 
   app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-    const src = (res.locals.source as IngestSource | undefined) ?? 'events';
-    if (err.type === 'entity.too.large') {
-      refuse(src, 'body_too_large');
-      return sendError(res, 413, 'E_BODY_TOO_LARGE', `the body is over ${c.bodyBytes} bytes (limits.body_size); send smaller batches`);
-    }
-    if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) {
-      refuse(src, 'invalid_json');
-      return sendError(res, err.status, 'E_BAD_REQUEST', `the body could not be read: ${err.message}`);
-    }
     c.logger(`pipemeter serve: ingest request failed: ${err.stack ?? err.message}`);
     sendError(res, 500, 'E_INTERNAL', 'the sidecar failed on this request; it is logged');
   });

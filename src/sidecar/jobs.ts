@@ -45,16 +45,20 @@ export interface FinishInput {
   durationSeconds?: number;
 }
 
-const key = (pipeline: string, id: string) => pipeline + '\u0001' + id;
+/** key identifies a job in the table and among the finished keys: its pipeline and id. */
+export const jobKey = (pipeline: string, id: string) => pipeline + '\u0001' + id;
+const key = jobKey;
 
 /**
  * JobTable derives queue wait, duration, e2e latency and RTF from lifecycle events by job id. It is
  * the source of truth for the in-progress and queue-depth gauges: after each change it sets them.
+ * Its per-pipeline counts are kept per pipeline handle: pipelines past the meter's handle cap share
+ * the folded handle, so they share one count, and the table's memory is bounded by its capacity and that cap.
  */
 export class JobTable {
   private readonly jobs = new Map<string, JobRecord>();
   private readonly finished: BoundedSet;
-  private readonly counts = new Map<string, Counts>();
+  private readonly counts = new Map<Pipeline, Counts>();
   private readonly anomalies: Counter<'pipeline' | 'kind'>;
   private cursor: MapIterator<[string, JobRecord]> | undefined;
 
@@ -62,12 +66,18 @@ export class JobTable {
     private readonly meter: Meter,
     private readonly opts: JobTableOptions,
   ) {
-    this.finished = new BoundedSet(opts.finishedMemory);
+    const forgotten = meter.catalog.tableEvictions.labels({ table: 'finished_jobs' });
+    this.finished = new BoundedSet(opts.finishedMemory, () => forgotten.inc());
     this.anomalies = meter.catalog.jobsOutOfOrder;
   }
 
   get size(): number {
     return this.jobs.size;
+  }
+
+  /** pipelineCounts is how many per-pipeline counts the table keeps: at most the meter's pipeline handles, plus the folded one. */
+  get pipelineCounts(): number {
+    return this.counts.size;
   }
 
   get(pipeline: string, id: string): JobRecord | undefined {
@@ -77,7 +87,7 @@ export class JobTable {
   /** declare starts a pipeline's gauges and out-of-order counters at 0. */
   declare(pipeline: string): void {
     this.countsOf(pipeline);
-    for (const kind of jobAnomalies) this.anomalies.zero({ pipeline, kind });
+    if (!this.pipeline(pipeline).folded) for (const kind of jobAnomalies) this.anomalies.zero({ pipeline, kind });
     this.publish(pipeline);
   }
 
@@ -148,15 +158,17 @@ export class JobTable {
     this.publish(pipeline);
   }
 
-  /** sweep evicts jobs older than the TTL as `abandoned`; returns how many went. */
+  /**
+   * sweep evicts jobs older than the TTL as `abandoned`; returns how many went. It looks at every job: the table's
+   * order is the order jobs arrived in, which a restored file or a clock stepped back can make other than their age.
+   */
   sweep(now: number): number {
     let n = 0;
-    // Insertion order is creation order, so the oldest jobs come first.
     for (const [k, rec] of this.jobs) {
-      if (now - rec.createdAt < this.opts.ttlMs) break;
+      if (now - rec.createdAt < this.opts.ttlMs) continue;
       this.remove(k, rec);
       this.finished.add(k);
-      this.meter.catalog.jobsEvicted.inc({ pipeline: rec.pipeline, reason: 'ttl' });
+      this.inPipeline(this.meter.catalog.jobsEvicted, rec.pipeline, { reason: 'ttl' });
       this.pipeline(rec.pipeline).recordFinished({ outcome: 'abandoned', jobId: rec.id, at: now });
       this.publish(rec.pipeline);
       n++;
@@ -171,26 +183,44 @@ export class JobTable {
 
   /** restore loads a snapshot (replacing nothing counted: counters restart with the process, gauges follow the table). */
   restore(s: { jobs: readonly JobRecord[]; finished: readonly string[] }): void {
-    for (const k of s.finished) this.finished.add(k);
-    const touched = new Set<string>();
-    for (const rec of s.jobs) {
-      if (this.jobs.has(key(rec.pipeline, rec.id))) continue;
-      this.insert({ ...rec }, false);
-      if (rec.startedAt !== undefined) {
-        const c = this.countsOf(rec.pipeline);
-        c.queued--;
-        c.inProgress++;
-      }
-      touched.add(rec.pipeline);
+    for (const k of s.finished) this.restoreFinished(k);
+    for (const rec of s.jobs) this.restoreJob(rec);
+    this.publishAll();
+  }
+
+  /** restoreFinished remembers a finished key from a state file; a tracked job of that key is over, and goes. */
+  restoreFinished(k: string): void {
+    const rec = this.jobs.get(k);
+    if (rec !== undefined) this.remove(k, rec);
+    this.finished.add(k);
+  }
+
+  /**
+   * restoreJob puts a validated job record from a state file back in the table (past its capacity the oldest goes, as
+   * for any insert); a job the table already has, or whose finish is remembered, is skipped. The gauges follow at publishAll().
+   */
+  restoreJob(rec: JobRecord): boolean {
+    const k = key(rec.pipeline, rec.id);
+    if (this.jobs.has(k) || this.finished.has(k)) return false;
+    this.insert({ ...rec }, false);
+    if (rec.startedAt !== undefined) {
+      const c = this.countsOf(rec.pipeline);
+      c.queued--;
+      c.inProgress++;
     }
-    for (const p of touched) this.publish(p);
+    return true;
+  }
+
+  /** publishAll sets every pipeline's gauges from the table. */
+  publishAll(): void {
+    for (const p of this.counts.keys()) this.publishHandle(p);
   }
 
   private insert(rec: JobRecord, publish = true): void {
     if (this.jobs.size >= this.opts.capacity) {
       const [oldestKey, oldest] = this.oldest();
       this.remove(oldestKey, oldest);
-      this.meter.catalog.jobsEvicted.inc({ pipeline: oldest.pipeline, reason: 'capacity' });
+      this.inPipeline(this.meter.catalog.jobsEvicted, oldest.pipeline, { reason: 'capacity' });
       this.publish(oldest.pipeline);
     }
     this.jobs.set(key(rec.pipeline, rec.id), rec);
@@ -224,27 +254,40 @@ export class JobTable {
   }
 
   private countsOf(pipeline: string): Counts {
-    let c = this.counts.get(pipeline);
+    const p = this.pipeline(pipeline);
+    let c = this.counts.get(p);
     if (c === undefined) {
       c = { tracked: 0, inProgress: 0, queued: 0 };
-      this.counts.set(pipeline, c);
+      this.counts.set(p, c);
     }
     return c;
   }
 
   private publish(pipeline: string): void {
-    const c = this.countsOf(pipeline);
-    const p = this.pipeline(pipeline);
+    this.publishHandle(this.pipeline(pipeline));
+  }
+
+  private publishHandle(p: Pipeline): void {
+    const c = this.counts.get(p);
+    if (c === undefined) return;
     p.setInProgress(c.inProgress);
     p.setQueueDepth(c.queued);
-    this.meter.catalog.jobsTracked.labels({ pipeline }).set(c.tracked);
+    if (p.folded) this.meter.catalog.jobsTracked.overflow().set(c.tracked);
+    else this.meter.catalog.jobsTracked.labels({ pipeline: p.name }).set(c.tracked);
   }
 
   private pipeline(name: string): Pipeline {
     return this.meter.pipeline(name);
   }
 
+  /** inPipeline counts one in a family labelled by pipeline; a folded pipeline counts into the overflow series. */
+  private inPipeline<K extends string>(c: Counter<'pipeline' | K>, pipeline: string, labels: Record<K, string>): void {
+    const p = this.pipeline(pipeline);
+    if (p.folded) c.overflow().inc();
+    else c.inc({ ...labels, pipeline: p.name } as Record<'pipeline' | K, string>);
+  }
+
   private anomaly(pipeline: string, kind: JobAnomaly): void {
-    this.anomalies.inc({ pipeline, kind });
+    this.inPipeline(this.anomalies, pipeline, { kind });
   }
 }

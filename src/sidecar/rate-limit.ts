@@ -27,6 +27,8 @@ export class RateLimiter {
     private readonly opts: RateLimitOptions,
     /** A monotonic clock in ms; the wall clock may jump. */
     private readonly now: () => number = () => performance.now(),
+    /** Called for each client forgotten to make room, so it is counted. */
+    private readonly onEvict: () => void = () => {},
   ) {}
 
   get clients(): number {
@@ -39,7 +41,10 @@ export class RateLimiter {
     const { perSecond, burst } = this.opts;
     let b = this.buckets.get(client);
     if (b === undefined) {
-      if (this.buckets.size >= this.opts.maxClients) this.buckets.delete(this.oldest());
+      if (this.buckets.size >= this.opts.maxClients) {
+        this.buckets.delete(this.oldest());
+        this.onEvict();
+      }
       b = { tokens: burst, at: t };
       this.buckets.set(client, b);
     } else if (t > b.at) {

@@ -4,6 +4,7 @@ import express from 'express';
 import { createMeter } from '../exposition/create-meter.js';
 import type { Meter } from '../meter/meter.js';
 import { serveMetrics } from '../exposition/handler.js';
+import { connectionRefusals } from '../catalog/index.js';
 import { type Logger, PipemeterError } from '../shared/errors.js';
 import { VERSION } from '../meter/version.js';
 import type { CustomInstrument } from './apply.js';
@@ -14,8 +15,9 @@ import { type WebhookPipeline, createIngestApp } from './ingest.js';
 import { JobTable } from './jobs.js';
 import { BrokerPoller } from './brokers/poller.js';
 import { type ProbeFetch, Prober, undiciProbe } from './probes.js';
+import { ScrapeGate } from './scrape-gate.js';
 import { StatsdIngest } from './statsd.js';
-import { type SidecarFs, STATE_VERSION, nodeSidecarFs, readState, writeState } from './state.js';
+import { type SidecarFs, describeDrops, loadState, nodeSidecarFs, stateChunks } from './state.js';
 
 export interface Clock {
   /** Unix milliseconds. */
@@ -56,16 +58,37 @@ export interface Sidecar {
   readonly brokers: readonly BrokerPoller[];
 }
 
-/** readSecret reads a secret file: trimmed, never empty. */
-function readSecret(fs: SidecarFs, file: string, what: string, configFile: string): string {
-  let s: string;
+/** The largest secret file read: a token, a webhook secret or a password is a line, not a document. */
+export const SECRET_MAX_BYTES = 4096;
+/** What a Bearer token may hold (RFC 6750 b64token): anything else cannot be sent in an Authorization header as written. */
+const bearerTokenRe = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * readSecret reads a secret file: a regular file of at most 4 KiB (a FIFO or a device is refused, never waited on),
+ * trimmed, one line, never empty; a token must be a valid Bearer token. A file others may read is named in a warning.
+ */
+function readSecret(fs: SidecarFs, file: string, what: string, configFile: string, warn: Logger, kind: 'token' | 'secret' = 'secret'): string {
+  let r: { text: string; mode: number };
   try {
-    s = fs.readFileSync(file, 'utf8').trim();
+    r = fs.readSecretFile(file, SECRET_MAX_BYTES);
   } catch (err) {
-    throw new PipemeterError('E_SECRET', `${configFile}: ${what}: cannot read "${file}" (${(err as Error).message}); create it with the secret on one line, readable only by the sidecar's user`, { cause: err });
+    throw new PipemeterError('E_SECRET', `${configFile}: ${what}: cannot read "${file}" (${(err as Error).message}); create it as a regular file with the secret on one line, readable only by the sidecar's user`, { cause: err });
   }
+  const s = r.text.trim();
   if (s === '') throw new PipemeterError('E_SECRET', `${configFile}: ${what}: "${file}" is empty; put the secret in it`);
+  if (/[\r\n]/.test(s)) throw new PipemeterError('E_SECRET', `${configFile}: ${what}: "${file}" holds ${s.split(/\r?\n|\r/).length} lines; put the secret on one line`);
+  if (kind === 'token' && !bearerTokenRe.test(s)) {
+    throw new PipemeterError('E_SECRET', `${configFile}: ${what}: the token in "${file}" holds characters a Bearer token cannot carry (a space, a quote, a control or non-ASCII character), so every request would get 401; use letters, digits and -._~+/ only (e.g. the output of openssl rand -hex 32)`);
+  }
+  if ((r.mode & 0o077) !== 0) {
+    warn(`pipemeter serve: warning: ${what}: "${file}" can be read by its group or by others (mode ${(r.mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it so only the sidecar's user can`);
+  }
   return s;
+}
+
+/** isLoopback tells whether a listener host is reachable only from this host. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::ffff:127.0.0.1';
 }
 
 function escapeHtml(s: string): string {
@@ -96,16 +119,21 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
   const clock = deps.clock ?? { now: () => Date.now() };
   const fs = deps.fs ?? nodeSidecarFs;
   const logger = deps.logger ?? ((m: string) => console.error(m));
-  const meter = deps.meter ?? createMeter({ service: 'pipemeter-sidecar', maxSeries: config.limits.maxSeries, logger });
   const limits = config.limits;
+  const meter =
+    deps.meter ?? createMeter({ service: 'pipemeter-sidecar', maxSeries: limits.maxSeries, maxScrapers: limits.maxScrapers, maxPipelines: limits.maxPipelines, logger });
 
-  const token = config.listeners.ingest.tokenFile === undefined ? undefined : readSecret(fs, config.listeners.ingest.tokenFile, 'listeners.ingest.token_file', config.source);
+  const ingestCfg = config.listeners.ingest;
+  const token = ingestCfg.tokenFile === undefined ? undefined : readSecret(fs, ingestCfg.tokenFile, 'listeners.ingest.token_file', config.source, logger, 'token');
+  if (token === undefined && !isLoopback(ingestCfg.host)) {
+    logger(`pipemeter serve: warning: the ingest listener binds ${ingestCfg.host}, which other hosts can reach, and has no token: anyone who reaches it can write metrics; set listeners.ingest.token_file, or bind it to 127.0.0.1`);
+  }
   const pipelines = new Map<string, WebhookPipeline>();
   for (const p of config.pipelines) {
     const secretFile = p.firecrawl?.secretFile;
     pipelines.set(p.name, {
       stages: p.stages,
-      firecrawl: p.firecrawl === undefined ? undefined : { secret: secretFile === undefined ? undefined : readSecret(fs, secretFile, `pipelines.${p.name}.firecrawl.secret_file`, config.source) },
+      firecrawl: p.firecrawl === undefined ? undefined : { secret: secretFile === undefined ? undefined : readSecret(fs, secretFile, `pipelines.${p.name}.firecrawl.secret_file`, config.source, logger) },
     });
   }
 
@@ -130,7 +158,12 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     families.set(f.name, fam);
     declared.set(f.name, { type: f.type, labels: f.labels });
   }
-  const dedup = new BoundedSet(limits.dedupKeys);
+  const dedupForgotten = meter.catalog.tableEvictions.labels({ table: 'webhook_dedup' });
+  const dedup = new BoundedSet(limits.dedupKeys, () => dedupForgotten.inc());
+  for (const table of ['rate_limit_clients', 'finished_jobs'] as const) meter.catalog.tableEvictions.labels({ table });
+  for (const listener of ['metrics', 'ingest'] as const) {
+    for (const reason of connectionRefusals) meter.catalog.connectionsRefused.labels({ listener, reason });
+  }
   const prober = new Prober(config.probes, meter, deps.probe ?? undiciProbe, logger);
   const statsd = config.statsd.enabled ? new StatsdIngest(config.statsd, meter, logger) : undefined;
   const brokers = config.brokers.map(
@@ -139,18 +172,23 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
         meter,
         logger,
         now: () => clock.now(),
-        password: b.passwordFile === undefined ? undefined : readSecret(fs, b.passwordFile, `brokers.${b.name}.password_file`, config.source),
+        password: b.passwordFile === undefined ? undefined : readSecret(fs, b.passwordFile, `brokers.${b.name}.password_file`, config.source, logger),
       }),
   );
 
   let ready = false;
   const timers: NodeJS.Timeout[] = [];
   let writing: Promise<void> = Promise.resolve();
+  /** Whether the state file was read (or found missing or unusable): before that, a snapshot would overwrite what is not read yet. */
+  let stateRead = false;
+  let loading: AbortController | undefined;
 
   const metricsApp = express();
   metricsApp.disable('x-powered-by');
+  const gate = new ScrapeGate();
+  const render = (format: Parameters<typeof meter.renderChunks>[0]) => gate.during(() => meter.renderChunks(format));
   metricsApp.get('/metrics', (req, res) => {
-    void serveMetrics(req, res, meter.renderChunks, meter.releaseChunks);
+    void serveMetrics(req, res, render, meter.releaseChunks);
   });
   metricsApp.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
@@ -175,21 +213,22 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     dedup,
     now: () => clock.now(),
     bodyBytes: limits.bodyBytes,
+    body: { maxBytes: limits.bodyBytes, timeoutMs: limits.bodyTimeoutMs, inFlightBytes: limits.inFlightBytes, inFlightBytesPerAddress: limits.inFlightBytesPerAddress },
     rate: limits.rate,
     token,
     logger,
+    beforeApply: () => gate.pass(),
   });
 
   const snapshot = async (): Promise<void> => {
     const file = config.state.file;
-    if (file === undefined) return;
+    if (file === undefined || !stateRead) return;
+    // The table is copied at once (a consistent snapshot); it is serialised and written in slices.
     const t = jobs.snapshot();
-    const state = { version: STATE_VERSION, savedAt: clock.now(), jobs: t.jobs, finished: t.finished, webhookKeys: dedup.values() };
-    // Writes are chained: a slow interval write and the final one on stop never interleave on the temp file.
-    writing = writing.then(
-      () => writeState(fs, file, state),
-      () => writeState(fs, file, state),
-    );
+    const state = { savedAt: clock.now(), jobs: t.jobs, finished: t.finished, webhookKeys: dedup.values() };
+    const write = () => fs.replaceStateFile(file, stateChunks(state));
+    // Writes are chained: a slow interval write and the final one on stop never overlap.
+    writing = writing.then(write, write);
     try {
       await writing;
     } catch (err) {
@@ -202,6 +241,43 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     if (limits.seriesTtlMs !== undefined) meter.expireIdle(limits.seriesTtlMs, clock.now());
     const statsdTtl = config.statsd.seriesTtlMs;
     if (statsd !== undefined && statsdTtl !== undefined) for (const f of statsd.families()) f.expireIdle(clock.now(), statsdTtl);
+  };
+
+  /**
+   * readStateFile restores the job table, finished keys and dedup keys record by record, as the file streams in (the
+   * event loop runs between chunks, so /metrics answers while a large file loads). Bad records are dropped one by one,
+   * counted and named in one warning; a file that cannot be used at all is named in one warning, and the sidecar starts empty.
+   */
+  const readStateFile = async (file: string): Promise<void> => {
+    const ignore = (why: string) => logger(`pipemeter serve: warning: ignoring the state file: ${why}; starting with an empty job table (the file is overwritten at the next snapshot)`);
+    loading = new AbortController();
+    try {
+      const chunks = await fs.openStateFile(file).catch((err: Error) => {
+        throw new PipemeterError('E_STATE', `${file}: cannot read (${err.message})`, { cause: err });
+      });
+      if (chunks === undefined) return;
+      const summary = await loadState(
+        chunks,
+        file,
+        clock.now(),
+        { job: (rec) => void jobs.restoreJob(rec), finished: (k) => jobs.restoreFinished(k), webhookKey: (k) => void dedup.add(k) },
+        loading.signal,
+      );
+      if (loading.signal.aborted) return;
+      for (const kind of ['jobs', 'finished', 'webhookKeys'] as const) {
+        for (const [reason, n] of Object.entries(summary.dropped[kind])) meter.catalog.ingestRejected.inc({ source: 'state', reason }, n);
+      }
+      const dropped = describeDrops(summary);
+      if (dropped !== undefined) {
+        logger(`pipemeter serve: warning: the state file ${file}: ${dropped}; restored the rest (counted in pipemeter_ingest_rejected_total{source="state"})`);
+      }
+    } catch (err) {
+      ignore((err as Error).message);
+    } finally {
+      jobs.publishAll();
+      stateRead = !loading.signal.aborted;
+      loading = undefined;
+    }
   };
 
   const every = (ms: number, fn: () => void) => {
@@ -224,15 +300,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     async start() {
       const file = config.state.file;
       if (file !== undefined) {
-        try {
-          const state = await readState(fs, file);
-          if (state !== undefined) {
-            jobs.restore(state);
-            for (const k of state.webhookKeys) dedup.add(k);
-          }
-        } catch (err) {
-          logger(`pipemeter serve: warning: ignoring the state file: ${(err as Error).message}; starting with an empty job table (the file is overwritten at the next snapshot)`);
-        }
+        await readStateFile(file);
         every(config.state.snapshotIntervalMs, () => void snapshot());
       }
       every(limits.sweepIntervalMs, sweep);
@@ -242,6 +310,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     },
     async stop() {
       ready = false;
+      loading?.abort();
       for (const t of timers) clearInterval(t);
       timers.length = 0;
       prober.stop();

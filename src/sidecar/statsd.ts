@@ -1,4 +1,5 @@
 /** StatsD and DogStatsD ingest: parses `name:value|type|@rate|#tag:v` lines and maps metric names onto bounded families. */
+import { isUtf8 } from 'node:buffer';
 import { findFamily } from '../catalog/index.js';
 import type { MetricFamily } from '../meter/family.js';
 import type { AnyInstrument, Meter } from '../meter/meter.js';
@@ -13,6 +14,7 @@ export const statsdRejectReasons = [
   'type_mismatch',
   'invalid_label_value',
   'packet_too_large',
+  'invalid_utf8',
 ] as const;
 export type StatsdRejectReason = (typeof statsdRejectReasons)[number];
 
@@ -55,10 +57,19 @@ export interface StatsdConfig {
 
 /** The largest label value a capture or a tag may give; longer ones are refused, never truncated into a collision. */
 const LABEL_VALUE_MAX = 128;
-/** Hot metric names are resolved once; the cache is bounded and cleared when full, so unmapped junk cannot grow it. */
+/**
+ * Hot metric names are resolved once; the cache is bounded and cleared when full, so unmapped junk cannot grow it, and
+ * only names of up to 256 characters are kept in it, so it holds at most ~5 MiB of names.
+ */
 const RESOLVE_CACHE_MAX = 10_000;
+const CACHED_NAME_MAX = 256;
 /** A sampled timer observes 1/rate times; this caps it, so `@0.0001` cannot stall the loop. */
 const MAX_REPLICAS = 1000;
+/**
+ * The largest magnitude a line may add to a counter, observe, or move a gauge by (after its sample rate): past 2^53 it
+ * is not exact, and a few such would carry a counter or a histogram's sum to +Inf. A gauge set takes any finite value.
+ */
+const MAX_LINE_VALUE = Number.MAX_SAFE_INTEGER;
 
 const nameRe = /^[^:|@#\s]+$/;
 const numberRe = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
@@ -106,6 +117,11 @@ export function parseStatsdLine(line: string): StatsdParsed {
     if (!Number.isFinite(value)) return fail('invalid_value', `value ${show(raw)} is not finite`);
     const signed = raw.startsWith('+') || raw.startsWith('-');
     if (t === 'c' && value < 0) return fail('invalid_value', `counter ${name} got ${raw}; counters only go up`);
+    const accumulates = t !== 'g' || signed;
+    const scaled = t === 'c' ? value / rate : t === 'ms' ? value / 1000 : value;
+    if (accumulates && Math.abs(scaled) > MAX_LINE_VALUE) {
+      return fail('invalid_value', `value ${show(raw)}${t === 'c' && rate !== 1 ? ` at sample rate ${rate}` : ''} is over ${MAX_LINE_VALUE}, past which it is not exact and sums overflow to +Inf`);
+    }
     samples.push({ name, type: t, value, delta: t === 'g' && signed, rate, tags });
   }
   return { ok: true, samples };
@@ -208,6 +224,8 @@ export class StatsdIngest {
   /** The socket's kernel drop count at the last reading. */
   private kernelDrops = 0;
 
+  private readonly forgotten;
+
   constructor(
     private readonly config: StatsdConfig,
     private readonly meter: Meter,
@@ -215,6 +233,7 @@ export class StatsdIngest {
   ) {
     this.logger = logger;
     const cat = meter.catalog;
+    this.forgotten = cat.tableEvictions.labels({ table: 'statsd_names' });
     this.accepted = cat.ingestEvents.labels({ source: 'statsd', outcome: 'accepted' });
     this.rejectedLines = cat.ingestEvents.labels({ source: 'statsd', outcome: 'rejected' });
     for (const reason of statsdRejectReasons) cat.ingestRejected.labels({ source: 'statsd', reason });
@@ -249,14 +268,26 @@ export class StatsdIngest {
     return [...new Set(this.mappings.map((m) => m.family))];
   }
 
-  /** handlePacket ingests one datagram: newline-separated lines, each accepted or rejected on its own. */
+  /**
+   * handlePacket ingests one datagram: newline-separated lines, each accepted or rejected on its own. A line that is not
+   * UTF-8 is refused: decoded, its bad bytes would become U+FFFD and distinct names would merge into one series.
+   */
   handlePacket(buf: Buffer): void {
     if (buf.length > this.config.maxPacketBytes) {
       this.reject('packet_too_large', `a ${buf.length}-byte datagram is over statsd.max_packet (${this.config.maxPacketBytes}); send smaller packets`);
       return;
     }
-    for (const raw of buf.toString('utf8').split('\n')) {
-      const line = raw.trim();
+    const whole = isUtf8(buf);
+    for (let start = 0; start <= buf.length; ) {
+      let end = buf.indexOf(10, start);
+      if (end < 0) end = buf.length;
+      const bytes = buf.subarray(start, end);
+      start = end + 1;
+      if (!whole && !isUtf8(bytes)) {
+        this.reject('invalid_utf8', 'a line is not valid UTF-8; send metric names, values and tags as UTF-8');
+        continue;
+      }
+      const line = bytes.toString('utf8').trim();
       if (line === '') continue;
       const parsed = parseStatsdLine(line);
       if (!parsed.ok) {
@@ -295,7 +326,11 @@ export class StatsdIngest {
         break;
       }
     }
-    if (this.cache.size >= RESOLVE_CACHE_MAX) this.cache.clear();
+    if (name.length > CACHED_NAME_MAX) return r;
+    if (this.cache.size >= RESOLVE_CACHE_MAX) {
+      this.forgotten.inc(this.cache.size);
+      this.cache.clear();
+    }
     this.cache.set(name, r);
     return r;
   }

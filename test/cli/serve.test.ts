@@ -150,7 +150,7 @@ describe('pipemeter serve, the built binary', () => {
 
   it('--check-config on a valid file: exit 0 and one line', () => {
     const file = join(dir, 'ok.yaml');
-    writeFileSync(join(dir, 'fc-secret'), 'x\n');
+    writeFileSync(join(dir, 'fc-secret'), 'x\n', { mode: 0o600 });
     writeFileSync(file, 'pipelines:\n  crawl:\n    stages: [chunking]\n    firecrawl: { secret_file: fc-secret }\nprobes:\n  - { name: q, url: "http://127.0.0.1:6333/healthz" }\n');
     const r = cli('--config', file, '--check-config');
     expect(r.stderr).toBe('');

@@ -28,6 +28,16 @@ describe('ByteWriter', () => {
     expect(w.result().toString()).toBe(String(n));
   });
 
+  it.each([
+    [Infinity, '+Inf'],
+    [-Infinity, '-Inf'],
+    [NaN, 'NaN'],
+  ])('writes the count %d as both formats spell it, %s (JavaScript would write "Infinity")', (n, want) => {
+    const w = new ByteWriter();
+    w.count(n);
+    expect(w.result().toString()).toBe(want);
+  });
+
   it('spans chunks without losing a byte', () => {
     const w = new ByteWriter();
     const line = 'abcdefghij'.repeat(10) + '\n';

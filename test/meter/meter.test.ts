@@ -215,6 +215,101 @@ describe('never throws into the caller', () => {
   });
 });
 
+describe('values that would overflow to +Inf (issue 19 item 8)', () => {
+  it('a counter sent 1e308 twice keeps the first and refuses the second: a counter is never +Inf', async () => {
+    const m = quiet();
+    const c = m.counter({ name: 'big_total', help: 'Big.' });
+    c.inc({}, 1e308);
+    c.inc({}, 1e308);
+    c.labels({}).inc(1e308);
+    const text = await expo.text(m);
+    expect(samples(text, 'big_total')).toEqual(['big_total 1e+308']);
+    expect(text).toContain('pipemeter_instrumentation_errors_total{reason="invalid_value"} 2\n');
+    expect(text).not.toContain('Infinity');
+  });
+
+  it('a histogram whose sum would reach +Inf refuses the observation; a gauge move that would overflow is refused', async () => {
+    const m = quiet();
+    const h = m.histogram({ name: 'dur_seconds', help: 'D.', buckets: [1] });
+    h.observe({}, 1e308);
+    h.observe({}, 1e308);
+    const g = m.gauge({ name: 'level_bytes', help: 'L.' });
+    g.set({}, 1e308);
+    g.inc({}, 1e308);
+    const text = await expo.text(m);
+    expect(samples(text, 'dur_seconds')).toEqual(['dur_seconds_bucket{le="1"} 0', 'dur_seconds_bucket{le="+Inf"} 1', 'dur_seconds_sum 1e+308', 'dur_seconds_count 1']);
+    expect(samples(text, 'level_bytes')).toEqual(['level_bytes 1e+308']);
+    expect(text).toContain('pipemeter_instrumentation_errors_total{reason="invalid_value"} 2\n');
+  });
+
+  it('a gauge set to an infinity is rendered +Inf and -Inf, in both formats', async () => {
+    const m = quiet();
+    const g = m.gauge({ name: 'limit_bytes', help: 'L.', labels: ['k'] });
+    g.set({ k: 'up' }, Infinity);
+    g.set({ k: 'down' }, -Infinity);
+    for (const text of [await expo.text(m), await m.metrics({ openMetrics: true })]) {
+      expect(samples(text, 'limit_bytes')).toEqual(['limit_bytes{k="up"} +Inf', 'limit_bytes{k="down"} -Inf']);
+    }
+  });
+});
+
+describe('scraper and pipeline handles are bounded (issue 19 item 2)', () => {
+  it('past maxScrapers a new name gets the folded handle: its writes land in the overflow series, each counted; known names keep theirs', async () => {
+    const m = createMeter({ defaultMetrics: false, logger: () => {}, maxScrapers: 2 });
+    m.scraper('a').itemCreated('track', 'x.org');
+    m.scraper('b').itemCreated('track', 'x.org');
+    for (let i = 0; i < 1000; i++) m.scraper(`s-${i}`).itemCreated('track', 'x.org');
+    m.scraper('a').itemCreated('track', 'x.org');
+    expect(m.handles).toEqual({ scrapers: 2, pipelines: 0 });
+    expect(m.scraper('s-1')).toBe(m.scraper('s-999'));
+    expect(m.scraper('s-1')).toMatchObject({ name: '__overflow__', folded: true });
+    const text = await expo.text(m);
+    expect(samples(text, 'scraper_items_created_total')).toEqual([
+      'scraper_items_created_total{scraper="a",item_type="track",source="x.org"} 2',
+      'scraper_items_created_total{scraper="b",item_type="track",source="x.org"} 1',
+      'scraper_items_created_total{scraper="__overflow__",item_type="__overflow__",source="__overflow__"} 1000',
+    ]);
+    expect(text).toContain('pipemeter_series_overflow_total{metric="scraper_items_created_total"} 1000\n');
+  });
+
+  it('binding a handle past a series cap counts no fold: 1 000 folded scrapers that never ran count 0 (scraper_runs_total counted 1 990 000)', async () => {
+    const m = createMeter({ defaultMetrics: false, logger: () => {}, maxSeries: 10, maxScrapers: 5000 });
+    for (let i = 0; i < 1000; i++) m.scraper(`s-${i}`);
+    let text = await expo.text(m);
+    expect(text).toContain('pipemeter_series_overflow_total{metric="scraper_runs_total"} 0\n');
+    expect(text).toContain('pipemeter_series_overflow_total{metric="scraper_run_duration_seconds"} 0\n');
+    // A run of a scraper whose series were folded is a write into the overflow series: one fold each.
+    m.scraper('s-999').recordRun({ outcome: 'success', durationSeconds: 1 });
+    m.scraper('s-998').recordRun({ outcome: 'failure' });
+    text = await expo.text(m);
+    expect(text).toContain('pipemeter_series_overflow_total{metric="scraper_runs_total"} 2\n');
+    expect(samples(text, 'scraper_runs_total').filter((l) => l.includes('__overflow__'))).toEqual(['scraper_runs_total{scraper="__overflow__",outcome="__overflow__"} 2']);
+  });
+
+  it('past maxPipelines a new name gets the folded pipeline: jobs, stages and items land in the overflow series, counted', async () => {
+    const m = createMeter({ defaultMetrics: false, logger: () => {}, maxPipelines: 1 });
+    m.pipeline('video').items('indexed', 3);
+    for (let i = 0; i < 100; i++) {
+      const p = m.pipeline(`p-${i}`);
+      p.items('indexed', 2);
+      p.recordStage('download', 1.5, 'success');
+    }
+    expect(m.handles).toEqual({ scrapers: 0, pipelines: 1 });
+    const text = await expo.text(m);
+    expect(samples(text, 'pipeline_items_total')).toEqual(['pipeline_items_total{pipeline="video",outcome="indexed"} 3', 'pipeline_items_total{pipeline="__overflow__",outcome="__overflow__"} 200']);
+    expect(samples(text, 'pipeline_stage_duration_seconds_count')).toContain('pipeline_stage_duration_seconds_count{pipeline="__overflow__",stage="__overflow__",outcome="__overflow__"} 100');
+    expect(text).toContain('pipemeter_series_overflow_total{metric="pipeline_items_total"} 100\n');
+    expect(text).toContain('pipemeter_series_overflow_total{metric="pipeline_stage_duration_seconds"} 100\n');
+  });
+
+  it('a meter with 200 000 scraper names holds 1 000 handles: the heap does not grow with the names', async () => {
+    const m = createMeter({ defaultMetrics: false, logger: () => {} });
+    for (let i = 0; i < 200_000; i++) m.scraper(`scraper-${i}`).itemCreated('track', 'x.org');
+    expect(m.handles.scrapers).toBe(1000);
+    expect(await m.metrics()).toContain('pipemeter_series_overflow_total{metric="scraper_items_created_total"} 199000\n');
+  });
+});
+
 function counter(m: ReturnType<typeof createMeter>) {
   return m.counter({ name: 'bad_total', help: 'Bad calls land nowhere.', labels: ['k'] });
 }

@@ -16,6 +16,12 @@ describe('sourceLabel', () => {
     ['https:///path-only', 'invalid'],
     ['https://exa mple.com/', 'invalid'],
     [`https://${'a'.repeat(300)}.com/`, 'invalid'],
+    // Issue 19 item 12: the brackets of an IPv6 literal carried any text up to ~2 kB into the label.
+    [`http://[${'x'.repeat(2000)}]/`, 'invalid'],
+    ['http://[not an address]/', 'invalid'],
+    ['http://[2001:DB8::1]/', '[2001:db8::1]'],
+    ['http://[::ffff:192.0.2.1]:80/', '[::ffff:192.0.2.1]'],
+    ['http://[]/', 'invalid'],
   ])('source label of %j is %j', (input, want) => {
     expect(sourceLabel(input)).toBe(want);
   });

@@ -60,7 +60,7 @@ const badEvents: [string, string | Buffer, string, string][] = [
   ['a negative counter increment', metric({ kind: 'a' }, -1), 'invalid_event', 'only goes up'],
   ['a negative count', '{"type":"items","pipeline":"p","outcome":"x","count":-1}', 'invalid_event', 'count: expected a whole number'],
   ['a fractional count', '{"type":"items","pipeline":"p","outcome":"x","count":0.5}', 'invalid_event', 'count: expected a whole number'],
-  ['a count past 2^53', '{"type":"items","pipeline":"p","outcome":"x","count":1e300}', 'invalid_event', 'is over 9007199254740991'],
+  ['a count past 2^53', '{"type":"items","pipeline":"p","outcome":"x","count":1e300}', 'value_out_of_range', 'is over 9007199254740991'],
   ['a negative duration', '{"type":"stage","pipeline":"p","stage":"s","duration_seconds":-2}', 'invalid_event', 'duration_seconds: expected a number of seconds >= 0'],
   ['a duration of 1e400', '{"type":"stage","pipeline":"p","stage":"s","duration_seconds":1e400}', 'invalid_event', 'duration_seconds: expected a number of seconds >= 0'],
   ['a bad timestamp', '{"type":"items","pipeline":"p","outcome":"x","at":"yesterday"}', 'invalid_event', 'at: expected RFC 3339'],

@@ -123,11 +123,10 @@ describe('secrets never appear in logs, /metrics, the landing page, answers or t
     await post('/v1/webhooks/firecrawl/crawl', hook, { 'x-firecrawl-signature': signBody(hook, SECRET + 'x') });
     await post('/v1/webhooks/firecrawl/crawl', hook, {});
     await new Promise((res) => setTimeout(res, 300));
-    // A state write that fails, and one that works.
-    const tmp = `${state}.${process.pid}.tmp`;
-    mkdirSync(tmp);
+    // A state write that fails (a directory where the file goes), and one that works.
+    mkdirSync(join(state, 'blocker'), { recursive: true });
     await r.sidecar.snapshot();
-    rmSync(tmp, { recursive: true });
+    rmSync(state, { recursive: true });
     expect(logs.some((l) => l.includes('could not write the state file'))).toBe(true);
     const base = r.metricsUrl.replace('/metrics', '');
     for (const [path, accept] of [['/metrics', 'text/plain'], ['/metrics', 'application/openmetrics-text; version=1.0.0'], ['/', 'text/html'], ['/healthz', '*/*'], ['/readyz', '*/*'], ['/nope', '*/*']]) {

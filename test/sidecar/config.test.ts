@@ -23,6 +23,12 @@ describe('loadConfig: valid files', () => {
       dedupKeys: 100000,
       sweepIntervalMs: 10_000,
       rate: { perSecond: 1000, burst: 2000, maxClients: 10_000 },
+      maxScrapers: 500,
+      maxPipelines: 100,
+      bodyTimeoutMs: 30_000,
+      inFlightBytes: 64 * 1024 * 1024,
+      inFlightBytesPerAddress: 16 * 1024 * 1024,
+      connections: { metrics: 256, metricsPerAddress: 64, ingest: 1024, ingestPerAddress: 512, idleTimeoutMs: 30_000, headersTimeoutMs: 10_000 },
     });
     expect(c.state).toEqual({ snapshotIntervalMs: 30_000 });
   });

@@ -86,9 +86,51 @@ describe('parseInstant', () => {
     ['2024-05-01T14:00:00+02:00', NOW],
     [1714564800, NOW],
     ['1714564800.5', NOW + 500],
-    ['2024-05-01', undefined],
-    ['2024-05-01T12:00:00', undefined],
-    [-1, undefined],
-    [null, undefined],
-  ])('%j -> %j', (v, want) => expect(parseInstant(v)).toBe(want));
+    // The earliest instant, and the latest: an hour after the sidecar's clock.
+    [946684800, Date.UTC(2000, 0, 1)],
+    [NOW / 1000 + 3600, NOW + 3600_000],
+  ])('%j -> %j', (v, want) => expect(parseInstant(v, NOW)).toEqual({ ok: true, ms: want }));
+
+  it.each([
+    ['2024-05-01', 'invalid_event', 'expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got "2024-05-01"'],
+    ['2024-05-01T12:00:00', 'invalid_event', 'expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got "2024-05-01T12:00:00"'],
+    [-1, 'invalid_event', 'expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got -1'],
+    [null, 'invalid_event', 'expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got null'],
+    // Issue 19, item 1: 1e306 seconds is Infinity in milliseconds; a 400-digit string likewise.
+    [1e306, 'implausible_time', '1e+306 is a time after the year 275760, more than an hour after the sidecar\'s clock (2024-05-01T12:00:00.000Z); send the time the event happened, in seconds since the epoch or RFC 3339'],
+    ['9'.repeat(400), 'invalid_event', `expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got "${'9'.repeat(56)}...`],
+    // Issue 19, item 8: at 0 made a 56-year duration.
+    [0, 'implausible_time', "0 is before 2000-01-01T00:00:00Z; send the time in seconds since the epoch or RFC 3339, or leave it out to use the sidecar's clock"],
+    ['1999-12-31T23:59:59Z', 'implausible_time', '"1999-12-31T23:59:59Z" is before 2000-01-01T00:00:00Z; send the time in seconds since the epoch or RFC 3339, or leave it out to use the sidecar\'s clock'],
+    // Issue 18, item 5: a JavaScript worker's Date.now() sent as seconds.
+    [NOW, 'implausible_time', '1714564800000 looks like milliseconds since the epoch (2024-05-01T12:00:00.000Z); send seconds (1714564800) or RFC 3339'],
+    [String(NOW + 1500), 'implausible_time', '"1714564801500" looks like milliseconds since the epoch (2024-05-01T12:00:01.500Z); send seconds (1714564801.5) or RFC 3339'],
+    [NOW * 1000, 'implausible_time', '1714564800000000 looks like microseconds since the epoch (2024-05-01T12:00:00.000Z); send seconds (1714564800) or RFC 3339'],
+    [NOW * 1e6, 'implausible_time', '1714564800000000000 looks like nanoseconds since the epoch (2024-05-01T12:00:00.000Z); send seconds (1714564800) or RFC 3339'],
+    [NOW / 1000 + 3601, 'implausible_time', '1714568401 is 2024-05-01T13:00:01.000Z, more than an hour after the sidecar\'s clock (2024-05-01T12:00:00.000Z); send the time the event happened, in seconds since the epoch or RFC 3339'],
+    ['2034-05-01T12:00:00Z', 'implausible_time', '"2034-05-01T12:00:00Z" is 2034-05-01T12:00:00.000Z, more than an hour after the sidecar\'s clock (2024-05-01T12:00:00.000Z); send the time the event happened, in seconds since the epoch or RFC 3339'],
+  ])('%j is refused: %s', (v, reason, message) => expect(parseInstant(v, NOW)).toEqual({ ok: false, reason, message }));
+});
+
+describe('parseEvent: instants and values out of range (issue 19 items 1 and 8, issue 18 item 5)', () => {
+  it.each([
+    ['at as Infinity in ms', { type: 'job_started', pipeline: 'p', job_id: 'j', at: 1e306 }, 'implausible_time', 'at: 1e+306 is'],
+    ['at in milliseconds', { type: 'scraper_run', scraper: 'b', outcome: 'success', at: NOW }, 'implausible_time', 'at: 1714564800000 looks like milliseconds since the epoch'],
+    ['initiated_at in milliseconds', { type: 'job_finished', pipeline: 'p', job_id: 'j', outcome: 'completed', initiated_at: NOW }, 'implausible_time', 'initiated_at: 1714564800000 looks like milliseconds'],
+    ['queued_at at 0', { type: 'job_started', pipeline: 'p', job_id: 'j', queued_at: 0 }, 'implausible_time', 'queued_at: 0 is before 2000-01-01'],
+    ['a duration of 1e308 s', { type: 'stage', pipeline: 'p', stage: 's', duration_seconds: 1e308 }, 'value_out_of_range', 'duration_seconds: 1e+308 is over 9007199254740991 seconds'],
+    ['a count over 2^53', { type: 'items', pipeline: 'p', outcome: 'x', count: 2 ** 60 }, 'value_out_of_range', 'count: 1152921504606847000 is over 9007199254740991'],
+    ['a counter increment of 1e308', { type: 'metric', name: 'crawl_embedding_tokens_total', labels: { model: 'a' }, value: 1e308 }, 'value_out_of_range', 'value: 1e+308 is over 9007199254740991'],
+    ['media_seconds of 1e-300', { type: 'job_finished', pipeline: 'p', job_id: 'j', outcome: 'completed', media_seconds: 1e-300 }, 'value_out_of_range', 'media_seconds: 1e-300 is under 0.001'],
+  ])('%s: refused as %s', (_what, raw, reason, fragment) => {
+    const r = parseEvent(raw, NOW, families);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reason).toBe(reason);
+    expect(r.message).toContain(fragment);
+  });
+
+  it('a gauge may still be set to any finite value: it does not accumulate', () => {
+    expect(parseEvent({ type: 'metric', name: 'queue_size', value: 1e308 }, NOW, families).ok).toBe(true);
+  });
 });

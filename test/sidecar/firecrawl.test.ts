@@ -7,6 +7,8 @@ import { makeSidecar, memoryFs, sampleLines } from './fixtures.js';
 const lint = lintedExpositions();
 const SECRET = 'fc-webhook-secret';
 const STAGES = ['chunking', 'embedding', 'qdrant', 'bm25'];
+/** The sidecar's clock in the unit tests of parseFirecrawl. */
+const NOW = Date.parse('2024-05-01T12:05:00Z');
 const CONFIG = `
 pipelines:
   crawl:
@@ -59,6 +61,7 @@ describe('parseFirecrawl', () => {
         metadata: { initiated_at: '1714564800' },
       },
       STAGES,
+      NOW,
     );
     expect(r).toEqual({
       ok: true,
@@ -67,7 +70,7 @@ describe('parseFirecrawl', () => {
   });
 
   it('v0 sends jobId for id', () => {
-    const r = parseFirecrawl({ success: true, type: 'crawl.completed', jobId: 'c-0', data: [] }, STAGES);
+    const r = parseFirecrawl({ success: true, type: 'crawl.completed', jobId: 'c-0', data: [] }, STAGES, NOW);
     expect(r.ok && r.value.id).toBe('c-0');
   });
 
@@ -77,14 +80,18 @@ describe('parseFirecrawl', () => {
     ['no id', { type: 'crawl.started' }, 'invalid_event', 'id: missing; the crawl id comes as "id" (v1, v2) or "jobId" (v0)'],
     ['success not boolean', { type: 'crawl.page', id: 'c', success: 'yes' }, 'invalid_event', 'success: expected true or false, got "yes"'],
     ['data not a list', { type: 'crawl.page', id: 'c', data: {} }, 'invalid_event', 'data: expected a list of documents'],
-    ['bad initiated_at', { type: 'crawl.started', id: 'c', metadata: { initiated_at: 'soon' } }, 'invalid_event', 'metadata.initiated_at: expected RFC 3339 or epoch seconds'],
+    ['bad initiated_at', { type: 'crawl.started', id: 'c', metadata: { initiated_at: 'soon' } }, 'invalid_event', 'metadata.initiated_at: expected RFC 3339 (2024-05-01T12:00:00Z) or epoch seconds, got "soon"'],
+    // Issue 19 item 1: 1e306 seconds is Infinity in milliseconds; issue 18 item 5: Date.now() sent as seconds.
+    ['initiated_at of 1e306', { type: 'crawl.started', id: 'c', metadata: { initiated_at: 1e306 } }, 'implausible_time', "metadata.initiated_at: 1e+306 is a time after the year 275760, more than an hour after the sidecar's clock (2024-05-01T12:05:00.000Z); send the time the event happened, in seconds since the epoch or RFC 3339"],
+    ['initiated_at in milliseconds', { type: 'crawl.started', id: 'c', metadata: { initiated_at: '1714564800000' } }, 'implausible_time', 'metadata.initiated_at: "1714564800000" looks like milliseconds since the epoch (2024-05-01T12:00:00.000Z); send seconds (1714564800) or RFC 3339'],
+    ['a stage timing of 1e308 s', { type: 'crawl.page', id: 'c', data: [{ metadata: { timings: { chunking: 1e308 } } }] }, 'value_out_of_range', "data[].metadata: the chunking timing 1e+308 is over 9007199254740991 seconds, past which the stage histogram's sum is not exact and overflows to +Inf; send seconds"],
     ['a batch scrape event', { type: 'batch_scrape.page', id: 'b' }, 'unsupported_webhook_type', 'type: "batch_scrape.page" is not mapped; the adapter maps crawl.started, crawl.page, crawl.completed, crawl.failed, crawl.cancelled'],
-  ])('%s', (_what, raw, reason, message) => expect(parseFirecrawl(raw, STAGES)).toEqual({ ok: false, reason, message }));
+  ])('%s', (_what, raw, reason, message) => expect(parseFirecrawl(raw, STAGES, NOW)).toEqual({ ok: false, reason, message }));
 });
 
 describe('dedupKeys: what identifies the same event', () => {
   const page = (meta: Record<string, string>, success = true) => {
-    const r = parseFirecrawl({ success, type: 'crawl.page', id: 'c', data: [{ metadata: meta }] }, []);
+    const r = parseFirecrawl({ success, type: 'crawl.page', id: 'c', data: [{ metadata: meta }] }, [], NOW);
     if (!r.ok) throw new Error(r.message);
     return dedupKeys('crawl', r.value);
   };

@@ -19,33 +19,32 @@ export function fakeClock(start = T0) {
   };
 }
 
-export type MemoryFs = SidecarFs & { files: Map<string, string> };
+export type MemoryFs = SidecarFs & { files: Map<string, string>; modes: Map<string, number> };
 
+/** memoryFs is a SidecarFs over a map of paths to contents; files are mode 0600 unless `modes` says otherwise. */
 export function memoryFs(initial: Record<string, string> = {}): MemoryFs {
   const files = new Map(Object.entries(initial));
+  const modes = new Map<string, number>();
   const enoent = (p: string) => Object.assign(new Error(`ENOENT: no such file, open '${p}'`), { code: 'ENOENT' });
   return {
     files,
-    readFileSync(p) {
+    modes,
+    readSecretFile(p, max) {
       const v = files.get(p);
       if (v === undefined) throw enoent(p);
-      return v;
+      if (Buffer.byteLength(v) > max) throw new Error(`it holds ${Buffer.byteLength(v)} bytes, over the ${max} allowed`);
+      return { text: v, mode: modes.get(p) ?? 0o100600 };
     },
-    async readFile(p) {
+    async openStateFile(p) {
       const v = files.get(p);
-      if (v === undefined) throw enoent(p);
-      return v;
+      if (v === undefined) return undefined;
+      return (async function* () {
+        yield Buffer.from(v);
+      })();
     },
-    async writeFile(p, d) {
-      files.set(p, d);
+    async replaceStateFile(p, chunks) {
+      files.set(p, [...chunks].join(''));
     },
-    async rename(a, b) {
-      const v = files.get(a);
-      if (v === undefined) throw enoent(a);
-      files.delete(a);
-      files.set(b, v);
-    },
-    async mkdir() {},
   };
 }
 
@@ -63,7 +62,7 @@ export function makeSidecar(yaml: string, opts: { fs?: MemoryFs; clock?: ReturnT
   const logs: string[] = [];
   const logger = (m: string) => logs.push(m);
   const config = loadConfig(yaml, 'test.yaml');
-  const meter = createMeter({ defaultMetrics: false, maxSeries: config.limits.maxSeries, logger });
+  const meter = createMeter({ defaultMetrics: false, maxSeries: config.limits.maxSeries, maxScrapers: config.limits.maxScrapers, maxPipelines: config.limits.maxPipelines, logger });
   const sidecar = createSidecar(config, { meter, clock, fs, logger, probe: opts.probe ?? (async () => 200) });
   return { sidecar, clock, fs, logs };
 }

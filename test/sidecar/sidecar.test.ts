@@ -66,9 +66,9 @@ describe('state file', () => {
   });
 
   it.each([
-    ['not JSON', '{oops', /^pipemeter serve: warning: ignoring the state file: \/var\/st\.json: not JSON/],
+    ['not JSON', '{oops', /^pipemeter serve: warning: ignoring the state file: \/var\/st\.json: a member name was expected \(character 1\); it is not a pipemeter state file/],
     ['another version', '{"version":7,"jobs":[]}', /state version 7 is not 1/],
-    ['a bad job record', '{"version":1,"jobs":[{"id":3}],"finished":[],"webhookKeys":[]}', /jobs\[0\] is not a job record/],
+    ['a bad job record', '{"version":1,"jobs":[{"id":3}],"finished":[],"webhookKeys":[]}', /^pipemeter serve: warning: the state file \/var\/st\.json: dropped 1 of 1 job records \(1 invalid_event\); restored the rest/],
   ])('a corrupt file (%s) is one warning and an empty table; the sidecar serves', async (_what, content, warning) => {
     const fs = memoryFs({ '/var/st.json': content });
     const { sidecar, logs } = makeSidecar(yaml, { fs });
@@ -89,11 +89,14 @@ describe('state file', () => {
 
   it('a failed write is logged and the sidecar keeps its table', async () => {
     const fs = memoryFs();
-    fs.rename = async () => {
+    fs.replaceStateFile = async () => {
       throw new Error('EROFS: read-only file system');
     };
     const { sidecar, logs } = makeSidecar(yaml, { fs });
+    await sidecar.start();
     await sidecar.snapshot();
+    await sidecar.stop();
+    logs.pop();
     expect(logs).toEqual(['pipemeter serve: could not write the state file: EROFS: read-only file system; the job table stays in memory']);
   });
 });

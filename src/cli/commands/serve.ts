@@ -56,16 +56,24 @@ Examples:
     const args = parseArgs(argv);
     const config = readConfig(args.config);
     if (args.checkOnly) {
-      // Building the sidecar reads the secret files and registers the custom families: what start-up would do.
-      createSidecar(config, { logger: () => {} });
+      // Building the sidecar reads the secret files and registers the custom families: what start-up would do. Its
+      // warnings (a secret others may read, an ingest listener open to other hosts without a token) go to stderr.
+      createSidecar(config, { logger: (m) => (m.includes(': warning: ') ? io.stderr.write(m.endsWith('\n') ? m : m + '\n') : undefined) });
       io.stdout.write(
         `pipemeter serve: ${config.source} is valid (${plural(config.scrapers.length, 'scraper')}, ${plural(config.pipelines.length, 'pipeline')}, ${plural(config.families.length, 'family', 'families')}, ${plural(config.probes.length, 'probe')})\n`,
       );
       return 0;
     }
     const log = (m: string) => io.stderr.write(m.endsWith('\n') ? m : m + '\n');
-    const running = await startSidecar(config, { deps: { logger: log } });
-    io.stdout.write(`pipemeter serve: metrics on ${running.metricsUrl}, ingest on ${running.ingestUrl}/v1/events${running.statsdAddress === undefined ? '' : `, statsd on ${running.statsdAddress}/udp`} (config ${config.source})\n`);
+    // A large state file takes a while to read: say so at once, with where /metrics already answers.
+    const onListening = (l: { metricsAddress: string }) => {
+      if (config.state.file !== undefined) io.stdout.write(`pipemeter serve: reading the state file ${config.state.file}; /metrics answers on http://${l.metricsAddress}/metrics meanwhile, /readyz once it is read\n`);
+    };
+    const running = await startSidecar(config, { deps: { logger: log }, onListening });
+    // The addresses as bound: 0.0.0.0 says the listener takes connections from other hosts, which a loopback URL would hide.
+    io.stdout.write(
+      `pipemeter serve: metrics on http://${running.metricsAddress}/metrics, ingest on http://${running.ingestAddress}/v1/events${running.statsdAddress === undefined ? '' : `, statsd on ${running.statsdAddress}/udp`} (config ${config.source})\n`,
+    );
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));

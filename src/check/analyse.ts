@@ -49,11 +49,15 @@ export interface Analysis {
 /** Labels whose values are bounded by construction (bucket bounds and quantiles). */
 const structuralLabels = new Set(['le', 'quantile']);
 
-/** Value shapes that grow without bound, checked in this order (a Unix time is also a long number). */
-const idShapes: readonly { what: string; re: RegExp }[] = [
+/**
+ * Value shapes that grow without bound, checked in this order (a Unix time is also a long number). A URL with a
+ * path is also the shape of an endpoint an exporter is configured with (Prometheus's `alertmanager` and remote-write
+ * `url` labels): one such value says nothing, and values that differ only in their host are one endpoint per host.
+ */
+const idShapes: readonly { what: string; re: RegExp; endpoint?: true }[] = [
   { what: 'UUIDs', re: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i },
   { what: 'e-mail addresses', re: /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/i },
-  { what: 'URLs with a path', re: /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+\/\S+/i },
+  { what: 'URLs with a path', re: /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+\/\S+/i, endpoint: true },
   { what: 'paths with an id segment', re: /^\/(?:[^/\s]*\/)*(?:\d{3,}|[0-9a-f]{8,}|[0-9a-f-]{36})(?:\/|$)/i },
   { what: 'timestamps', re: /^(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?|1\d{9}(?:\.\d+)?|1\d{12})$/ },
   { what: 'hashes or hex ids', re: /^(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{16,}$/i },
@@ -62,6 +66,29 @@ const idShapes: readonly { what: string; re: RegExp }[] = [
 
 /** How many distinct id-like values a label needs before it is a finding: one build revision is bounded, many are not. */
 const ID_VALUES_MIN = 2;
+
+/**
+ * Labels bounded by what they name, whatever their values look like: a port number (`port`, `*_port`: "15432" is
+ * a port, not a numeric id) and a filesystem's mount point (node_exporter's `/run/user/1000`, one per logged-in user).
+ */
+function boundedValue(label: string, value: string): boolean {
+  if (/(^|_)port$/.test(label)) return /^\d{1,5}$/.test(value) && Number(value) <= 65535;
+  return label === 'mountpoint';
+}
+
+/**
+ * An info family describes its target (node_exporter's `node_os_info`, `go_info`, prometheus_client's `Info`):
+ * its labels are identifiers by design (an OS id, a version, a commit), one series per thing described, so they
+ * are not judged as ids; its series count still is. OpenMetrics types it `info`; text writes a `*_info` gauge of 1.
+ */
+function isInfo(f: ParsedFamily): boolean {
+  return f.type === 'info' || (/_info$/.test(f.name) && f.samples.length > 0 && f.samples.every((s) => s.value === 1));
+}
+
+/** idKey is what makes two id-like values different: for a URL its path and query, so endpoints that differ only in host are one. */
+function idKey(value: string, endpoint: boolean): string {
+  return endpoint ? value.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+/i, '') : value;
+}
 
 /** The families a pipemeter handle exposes before any event, so their absence is a finding. */
 const startFamilies: ReadonlySet<string> = new Set(familiesAtStart.map((f) => f.name));
@@ -303,13 +330,23 @@ function labelsInline(labels: Record<string, string>): string {
 
 /** idShapeOf names the id shape a label value has, or undefined for a value that looks bounded. */
 export function idShapeOf(value: string): string | undefined {
-  for (const shape of idShapes) if (shape.re.test(value)) return shape.what;
+  return shapeOf(value)?.what;
+}
+
+function shapeOf(value: string): (typeof idShapes)[number] | undefined {
+  for (const shape of idShapes) if (shape.re.test(value)) return shape;
   return undefined;
 }
 
+/**
+ * labelFindings reports labels that grow without bound. A label named like an id is reported when it varies
+ * (two or more distinct values) or its one value has an id's shape; a label named otherwise when two or more of
+ * its values look like ids of one shape. Info families and labels bounded by what they name are left alone.
+ */
 function labelFindings(families: readonly ParsedFamily[]): Finding[] {
   const out: Finding[] = [];
   for (const f of families) {
+    if (isInfo(f)) continue;
     const values = new Map<string, Set<string>>();
     for (const s of f.samples) {
       for (const [l, v] of Object.entries(s.labels)) {
@@ -320,32 +357,39 @@ function labelFindings(families: readonly ParsedFamily[]): Finding[] {
       }
     }
     for (const [label, set] of values) {
+      const shapes = new Map<string, { keys: Set<string>; first: string }>();
+      const keys = new Set<string>();
+      for (const v of set) {
+        if (boundedValue(label, v)) continue;
+        const shape = shapeOf(v);
+        const key = idKey(v, shape?.endpoint === true);
+        keys.add(key);
+        if (shape === undefined) continue;
+        const seen = shapes.get(shape.what) ?? { keys: new Set<string>(), first: v };
+        seen.keys.add(key);
+        shapes.set(shape.what, seen);
+      }
       if (idLikeLabel.test(label)) {
-        out.push({
-          severity: 'warning',
-          code: 'id-like-label',
-          family: f.name,
-          label,
-          message: `label "${label}" of ${f.name} is named like an id, URL or timestamp (${set.size} distinct value${set.size === 1 ? '' : 's'}); ids belong in exemplars or logs, URLs reduced to their host`,
-        });
+        const shaped = [...shapes.entries()].some(([what]) => idShapes.find((x) => x.what === what)?.endpoint !== true);
+        if (keys.size >= ID_VALUES_MIN || shaped) {
+          out.push({
+            severity: 'warning',
+            code: 'id-like-label',
+            family: f.name,
+            label,
+            message: `label "${label}" of ${f.name} is named like an id, URL or timestamp (${set.size} distinct value${set.size === 1 ? '' : 's'}); ids belong in exemplars or logs, URLs reduced to their host`,
+          });
+        }
         continue;
       }
-      const shapes = new Map<string, string[]>();
-      for (const v of set) {
-        const what = idShapeOf(v);
-        if (what === undefined) continue;
-        const list = shapes.get(what) ?? [];
-        list.push(v);
-        shapes.set(what, list);
-      }
-      for (const [what, list] of shapes) {
-        if (list.length < ID_VALUES_MIN) continue;
+      for (const [what, { keys: shapedKeys, first }] of shapes) {
+        if (shapedKeys.size < ID_VALUES_MIN) continue;
         out.push({
           severity: 'warning',
           code: 'unbounded-label-values',
           family: f.name,
           label,
-          message: `label "${label}" of ${f.name} has values that look like ${what} (${list.length} of ${set.size} distinct, e.g. "${list[0]}"); such a label grows without bound: use an exemplar or a bounded value`,
+          message: `label "${label}" of ${f.name} has values that look like ${what} (${shapedKeys.size} of ${set.size} distinct, e.g. "${first}"); such a label grows without bound: use an exemplar or a bounded value`,
         });
       }
     }

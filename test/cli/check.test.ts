@@ -242,7 +242,7 @@ describe('pipemeter check (in process)', () => {
   it('writes the --json shape docs/check.md documents: same keys, key order, findings by severity', async () => {
     const doc = readFileSync(`${repo}docs/check.md`, 'utf8');
     const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(doc)![1]!) as CheckReport;
-    const s = await serveBody(fresh(fixture('python-client.txt')) + 'crawl_pages_total{crawl_id="a"} 1\na 1\na 2\n');
+    const s = await serveBody(fresh(fixture('python-client.txt')) + 'crawl_pages_total{crawl_id="3f2b6c1e-8a4d-4c7e-9b1a-2d5e6f7a8b9c"} 1\na 1\na 2\n');
     const closed = await stub(() => {});
     await cleanups.pop()!();
     const { report } = await runCheck([s.url, closed.url, '--catalog', '--retries', '0', '--json']);

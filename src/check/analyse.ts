@@ -93,9 +93,16 @@ function idKey(value: string, endpoint: boolean): string {
 /** The families a pipemeter handle exposes before any event, so their absence is a finding. */
 const startFamilies: ReadonlySet<string> = new Set(familiesAtStart.map((f) => f.name));
 
-/** catalogName is the name the catalog uses: OpenMetrics declares a counter without its `_total`. */
-function catalogName(f: ParsedFamily, format: Format): string {
-  return format === 'openmetrics' && f.type === 'counter' && !f.name.endsWith('_total') ? f.name + '_total' : f.name;
+/**
+ * familyName is the one name a family has in every finding and in `top`: the name of the series Prometheus stores.
+ * OpenMetrics declares a counter without its `_total` (and an info without its `_info`) while its samples carry it,
+ * so `scrape_requests` and `scrape_requests_total` are one family, named `scrape_requests_total` (as the catalog does).
+ */
+function familyName(f: ParsedFamily, format: Format): string {
+  if (format !== 'openmetrics') return f.name;
+  if (f.type === 'counter' && !f.name.endsWith('_total')) return `${f.name}_total`;
+  if (f.type === 'info' && !f.name.endsWith('_info')) return `${f.name}_info`;
+  return f.name;
 }
 
 function labelNames(f: ParsedFamily): Set<string> {
@@ -106,24 +113,25 @@ function labelNames(f: ParsedFamily): Set<string> {
 
 /** analyse turns one parsed exposition into findings; `nowMs` is the clock the age of last-success timestamps is read against. */
 export function analyse(parsed: ParsedExposition, settings: CheckSettings, nowMs: number): Analysis {
+  const declared = new Map(parsed.families.map((f) => [f.name, familyName(f, parsed.format)]));
   const findings: Finding[] = parsed.problems.map((p) => ({
     severity: p.severity,
     code: p.code,
-    ...(p.family === undefined ? {} : { family: p.family }),
+    ...(p.family === undefined ? {} : { family: declared.get(p.family) ?? p.family }),
     line: p.line,
     message: p.message,
   }));
   const present = new Map<string, ParsedFamily>();
-  for (const f of parsed.families) if (f.samples.length > 0) present.set(catalogName(f, parsed.format), f);
+  for (const f of parsed.families) if (f.samples.length > 0) present.set(familyName(f, parsed.format), f);
   const kinds = kindDomains.filter((d) => familiesOf(d).some((def) => present.has(def.name)));
 
   if (settings.catalog) findings.push(...catalogFindings(present, kinds));
   findings.push(...staleFindings(parsed.families, settings, nowMs));
   findings.push(...lossFindings(parsed.families));
-  findings.push(...labelFindings(parsed.families));
+  findings.push(...labelFindings(parsed.families, parsed.format));
 
   const counts = parsed.families
-    .map((f) => ({ family: catalogName(f, parsed.format), series: f.samples.length }))
+    .map((f) => ({ family: familyName(f, parsed.format), series: f.samples.length }))
     .filter((c) => c.series > 0)
     .sort((a, b) => b.series - a.series || a.family.localeCompare(b.family));
   for (const c of counts) {
@@ -315,12 +323,26 @@ function lossFindings(families: readonly ParsedFamily[]): Finding[] {
           ...base,
           severity: 'note',
           code: 'ingest-rejected',
-          message: `${n} ${s.labels.source} events or requests were refused (${s.labels.reason}) ${since}; the sidecar logged the first one with the fix`,
+          message: `the sidecar refused ${refused(n, s.labels.source)} (reason ${s.labels.reason}) ${since}; it logged the first one with the fix`,
         });
       }
     }
   }
   return out;
+}
+
+/** What each `source` of pipemeter_ingest_rejected_total refuses, in the singular and the plural. */
+const refusedInputs: Record<string, [string, string]> = {
+  events: ['event sent to POST /v1/events', 'events sent to POST /v1/events'],
+  firecrawl: ['Firecrawl webhook delivery', 'Firecrawl webhook deliveries'],
+  statsd: ['StatsD line', 'StatsD lines'],
+  http: ['malformed HTTP request', 'malformed HTTP requests'],
+};
+
+/** refused says how many of what a source refused: "3 events sent to POST /v1/events", "1 StatsD line". */
+function refused(n: number, source: string | undefined): string {
+  const [one, many] = refusedInputs[source ?? ''] ?? ['input from source "' + (source ?? '') + '"', 'inputs from source "' + (source ?? '') + '"'];
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function labelsInline(labels: Record<string, string>): string {
@@ -343,10 +365,11 @@ function shapeOf(value: string): (typeof idShapes)[number] | undefined {
  * (two or more distinct values) or its one value has an id's shape; a label named otherwise when two or more of
  * its values look like ids of one shape. Info families and labels bounded by what they name are left alone.
  */
-function labelFindings(families: readonly ParsedFamily[]): Finding[] {
+function labelFindings(families: readonly ParsedFamily[], format: Format): Finding[] {
   const out: Finding[] = [];
   for (const f of families) {
     if (isInfo(f)) continue;
+    const name = familyName(f, format);
     const values = new Map<string, Set<string>>();
     for (const s of f.samples) {
       for (const [l, v] of Object.entries(s.labels)) {
@@ -375,9 +398,9 @@ function labelFindings(families: readonly ParsedFamily[]): Finding[] {
           out.push({
             severity: 'warning',
             code: 'id-like-label',
-            family: f.name,
+            family: name,
             label,
-            message: `label "${label}" of ${f.name} is named like an id, URL or timestamp (${set.size} distinct value${set.size === 1 ? '' : 's'}); ids belong in exemplars or logs, URLs reduced to their host`,
+            message: `label "${label}" of ${name} is named like an id, URL or timestamp (${set.size} distinct value${set.size === 1 ? '' : 's'}); ids belong in exemplars or logs, URLs reduced to their host`,
           });
         }
         continue;
@@ -387,9 +410,9 @@ function labelFindings(families: readonly ParsedFamily[]): Finding[] {
         out.push({
           severity: 'warning',
           code: 'unbounded-label-values',
-          family: f.name,
+          family: name,
           label,
-          message: `label "${label}" of ${f.name} has values that look like ${what} (${shapedKeys.size} of ${set.size} distinct, e.g. "${first}"); such a label grows without bound: use an exemplar or a bounded value`,
+          message: `label "${label}" of ${name} has values that look like ${what} (${shapedKeys.size} of ${set.size} distinct, e.g. "${first}"); such a label grows without bound: use an exemplar or a bounded value`,
         });
       }
     }

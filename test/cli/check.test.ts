@@ -136,17 +136,53 @@ describe('pipemeter check (in process)', () => {
     const s = await stub((req, res) => sidecar.metricsApp(req, res));
     const quiet = await runCheck([s.url, '--json']);
     const notes = quiet.report!.targets[0]!.findings.filter((f) => f.code === 'ingest-rejected');
-    expect(notes.map((f) => [f.severity, f.message.split(' since')[0]])).toEqual([
-      ['note', '1 statsd events or requests were refused (malformed_line)'],
-      ['note', '1 statsd events or requests were refused (unmapped)'],
+    expect(notes.map((f) => [f.severity, f.message])).toEqual([
+      ['note', 'the sidecar refused 1 StatsD line (reason malformed_line) since the process started; it logged the first one with the fix'],
+      ['note', 'the sidecar refused 1 StatsD line (reason unmapped) since the process started; it logged the first one with the fix'],
     ]);
     expect(quiet.code).toBe(0);
+    // The table names each refusal by what and why, not the family once per note.
+    const human = await runCheck([s.url]);
+    expect(human.stdout).toContain('  note ingest-rejected: the sidecar refused 1 StatsD line (reason malformed_line) since the process started');
+    expect(human.stdout).toContain('  note ingest-rejected: the sidecar refused 1 StatsD line (reason unmapped) since the process started');
+    expect(human.stdout).not.toMatch(/note ingest-rejected: pipemeter_ingest_rejected_total/);
     sidecar.recordStatsdKernelDrops!(42);
     const dropped = await runCheck([s.url, '--json']);
     expect(dropped.report!.targets[0]!.findings).toContainEqual(
       expect.objectContaining({ severity: 'warning', code: 'statsd-dropped', message: expect.stringMatching(/^the kernel dropped 42 StatsD datagrams/) }),
     );
     expect(dropped.code).toBe(1);
+  });
+
+  it('names the events refused on the ingest API in words, in the plural when there are several', async () => {
+    const { sidecar } = makeSidecar('scrapers:\n  beatport: { item_types: [track] }\n');
+    const s = await stub((req, res) => (req.url === '/v1/events' ? sidecar.ingestApp(req, res) : sidecar.metricsApp(req, res)));
+    const bad = Array.from({ length: 4 }, () => JSON.stringify({ type: 'item_created', scraper: 'nobody', item_type: 'track' })).join('\n');
+    await fetch(`http://127.0.0.1:${s.port}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: bad });
+    const { report } = await runCheck([s.url, '--json']);
+    const notes = report!.targets[0]!.findings.filter((f) => f.code === 'ingest-rejected').map((f) => f.message);
+    expect(notes).toEqual([expect.stringMatching(/^the sidecar refused 4 events sent to POST \/v1\/events \(reason \w+\) since the process started/)]);
+  });
+
+  it('names an OpenMetrics counter family one way in every finding and in top: with _total', async () => {
+    const body = [
+      '# TYPE scrape_requests counter',
+      '# HELP scrape_requests Requests.',
+      'scrape_requests_total{request_id="r-1"} 1',
+      'scrape_requests_total{request_id="r-2"} 1',
+      'scrape_requests_total{request_id="r-2"} 1',
+      '# EOF',
+      '',
+    ].join('\n');
+    const s = await serveBody(body, OM);
+    const { report } = await runCheck([s.url, '--json']);
+    const t = report!.targets[0]!;
+    expect(t.findings.map((f) => [f.code, f.family])).toEqual([
+      ['duplicate-series', 'scrape_requests_total'],
+      ['id-like-label', 'scrape_requests_total'],
+    ]);
+    expect(t.findings[1]!.message).toMatch(/^label "request_id" of scrape_requests_total /);
+    expect(t.top).toEqual([{ family: 'scrape_requests_total', series: 3 }]);
   });
 
   it('reports a broken exposition with the line of the problem (exit 1)', async () => {

@@ -20,6 +20,8 @@ export interface DemoOptions {
   firecrawlSecret?: string;
   metricsPort: number;
   ingestPort: number;
+  /** The flags that chose the two ports (the CLI's --metrics-port, --ingest-port), for the error when one is taken. */
+  listenFlags?: { metrics?: string; ingest?: string };
   /** How often the fleet sends what is due, real ms. */
   tickMs?: number;
   log: (line: string) => void;
@@ -100,12 +102,20 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     const secretFile = join(dir, 'firecrawl-secret');
     writeFileSync(secretFile, secret + '\n', { mode: 0o600 });
     const config = loadConfig(demoConfigYaml(fleet, secretFile, healthUrl), '<demo config>');
-    sidecar = await startSidecar(config, {
-      metricsPort: opts.metricsPort,
-      ingestPort: opts.ingestPort,
-      deps: { logger: opts.log },
-      drainMs: 2_000,
-    });
+    try {
+      sidecar = await startSidecar(config, {
+        metricsPort: opts.metricsPort,
+        ingestPort: opts.ingestPort,
+        deps: { logger: opts.log },
+        drainMs: 2_000,
+        flags: opts.listenFlags,
+      });
+    } catch (err) {
+      // The health endpoints listen already: left open, they would keep the process alive after the error.
+      await new Promise<void>((resolve) => health.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     ingestUrl = sidecar.ingestUrl;
   }
   const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};

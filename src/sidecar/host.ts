@@ -25,6 +25,8 @@ export interface StartSidecarOptions {
   drainMs?: number;
   /** How often the StatsD socket's kernel drop count is read (Linux); default 5 s. */
   kernelDropsEveryMs?: number;
+  /** The command-line flag that chose a listener's address, when one did: a listen error names it instead of the config key. */
+  flags?: { metrics?: string; ingest?: string };
 }
 
 export interface RunningSidecar {
@@ -42,10 +44,11 @@ export interface RunningSidecar {
 
 const DEFAULT_DRAIN_MS = 10_000;
 
-async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+async function listen(server: Server, port: number, host: string, what: 'metrics' | 'ingest', flag: string | undefined): Promise<number> {
   await new Promise<void>((resolve, reject) => {
+    const fix = flag === undefined ? `set listeners.${what}.port` : `choose another with ${flag}`;
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(new PipemeterError('E_LISTEN', `cannot listen for ${what} on ${host}:${port} (${err.code ?? err.message}); free the port or set listeners.${what}.port`, { cause: err }));
+      reject(new PipemeterError('E_LISTEN', `cannot listen for ${what} on ${host}:${port} (${err.code ?? err.message}); free the port or ${fix}`, { cause: err }));
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
@@ -161,8 +164,8 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
   let udp: Socket | undefined;
   try {
-    const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics');
-    const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest');
+    const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics', opts.flags?.metrics);
+    const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest', opts.flags?.ingest);
     if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port);
     const stopDrops = udp === undefined ? () => {} : watchKernelDrops(sidecar, udp, opts.kernelDropsEveryMs ?? 5000);
     await sidecar.start();

@@ -1,6 +1,7 @@
 /** The first five minutes, as processes: `pipemeter demo` runs bounded and accelerated, `pipemeter check` passes against it. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { type Server, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/tools.js';
 
@@ -59,4 +60,24 @@ describe('pipemeter demo, then pipemeter check, as processes', () => {
     expect(end.stdout).toMatch(/stopped; sent \d+ events \(\d+ accepted, 0 refused\) and \d+ webhooks; 0 requests failed/);
     expect(end.code).toBe(0);
   });
+
+  it.each([
+    ['--metrics-port', 'metrics'],
+    ['--ingest-port', 'ingest'],
+  ])('exits 2 at once when %s names a port in use, and the hint names that flag', async (flag, what) => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '0.0.0.0', r));
+    const taken = String((blocker.address() as { port: number }).port);
+    try {
+      const ports = { '--metrics-port': flag === '--metrics-port' ? taken : '0', '--ingest-port': flag === '--ingest-port' ? taken : '0' };
+      const t0 = Date.now();
+      // --duration 60s: a demo that hangs instead of exiting would outlive the test's timeout.
+      const end = await cli(['demo', '--duration', '60s', ...Object.entries(ports).flat()]).exited;
+      expect(end.code).toBe(2);
+      expect(end.stderr).toMatch(new RegExp(`^pipemeter demo: cannot listen for ${what} on [\\d.]+:${taken} \\(EADDRINUSE\\); free the port or choose another with ${flag}\\n$`));
+      expect(Date.now() - t0).toBeLessThan(20_000);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  }, 30_000);
 });

@@ -118,7 +118,7 @@ Examples:
   async run(argv, io) {
     const args = parseArgs(argv);
     const log = (l: string) => io.stderr.write(l.endsWith('\n') ? l : l + '\n');
-    const running = await startDemo({ ...args, log });
+    const running = await startDemo({ ...args, log, listenFlags: { metrics: '--metrics-port', ingest: '--ingest-port' } });
     const base = running.metricsUrl?.replace(/\/metrics$/, '');
     io.stdout.write(
       `pipemeter demo: a simulated fleet at ${args.speed}x, seed ${args.seed}${args.scenario ? `, scenario ${args.scenario}` : ''}\n` +

@@ -27,6 +27,9 @@ export interface DemoOptions {
   log: (line: string) => void;
 }
 
+/** What `pipemeter demo` (and `npm start`) runs without options: 60 simulated seconds per second, seed 1, the sidecar's own ports. */
+export const demoDefaults = { speed: 60, seed: 1, metricsPort: 9464, ingestPort: 9465 } as const;
+
 export interface DemoStats {
   sent: number;
   accepted: number;

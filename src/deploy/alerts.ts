@@ -302,14 +302,17 @@ function pipelineAlerts(s: Settings): Draft[] {
     {
       group: 'pipeline',
       alert: 'PipelineJobsStuck',
+      // The offset guard, as ScraperNoItemsCreated's: a pipeline exporting for less than the window (a fresh deploy, a
+      // Prometheus just started) has not had the window to finish anything, so it is not judged yet.
       expr:
         `${sumBy(['pipeline'], own(s, pipelineJobsInProgress.name))} > 0 and on (pipeline) ` +
-        `${sumBy(['pipeline'], `increase(${own(s, pipelineJobsFinished.name)}[${jobsStuck.window}])`)} == 0`,
+        `${sumBy(['pipeline'], `increase(${own(s, pipelineJobsFinished.name)}[${jobsStuck.window}])`)} == 0 ` +
+        `and on (pipeline) count by (pipeline) (${own(s, pipelineJobsFinished.name)} offset ${jobsStuck.window})`,
       knobs: jobsStuck,
       summary: 'A pipeline has jobs in progress and finishes none.',
       description: `Pipeline {{ $labels.pipeline }} has {{ $value }} jobs in progress and finished none in the last ${jobsStuck.window}.`,
       runbook: {
-        meaning: `Jobs are in progress but none finished (any outcome) in ${jobsStuck.window}: workers hang, or lifecycle events (completed/failed webhooks) stopped arriving.`,
+        meaning: `Jobs are in progress but none finished (any outcome) in ${jobsStuck.window}: workers hang, or lifecycle events (completed/failed webhooks) stopped arriving. A pipeline exported for less than ${jobsStuck.window} is not judged yet.`,
         look: [
           `sum by (pipeline) (${pipelineJobsInProgress.name})`,
           `sum by (pipeline, outcome) (increase(${pipelineJobsFinished.name}[${jobsStuck.window}]))`,

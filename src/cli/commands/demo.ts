@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseDuration } from '../../shared/units.js';
 import { type Command, UsageError } from '../command.js';
 import { type Scenario, scenarios } from '../../demo/fleet.js';
-import { type DemoOptions, startDemo } from '../../demo/run.js';
+import { type DemoOptions, demoDefaults, startDemo } from '../../demo/run.js';
 
 interface DemoArgs extends Omit<DemoOptions, 'log'> {
   durationMs?: number;
@@ -18,7 +18,7 @@ function readSecret(file: string, what: string): string {
 }
 
 function parseArgs(argv: readonly string[]): DemoArgs {
-  const out: DemoArgs = { speed: 60, seed: 1, metricsPort: 9464, ingestPort: 9465 };
+  const out: DemoArgs = { ...demoDefaults };
   const value = (i: number, flag: string, example: string) => {
     const v = argv[i];
     if (v === undefined) throw new UsageError(`${flag} needs a value, e.g. ${flag} ${example}`);

@@ -3,6 +3,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type Server, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { localStack, renderCommand } from '../../src/deploy/local-stack.js';
+import { defaults } from '../../src/deploy/settings.js';
 import { freePort } from '../helpers/tools.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -47,7 +49,9 @@ describe('pipemeter demo, then pipemeter check, as processes', () => {
     const banner = await demo.started;
     expect(banner).toContain(`metrics       http://127.0.0.1:${metricsPort}/metrics`);
     expect(banner).toContain(`ingest API    http://127.0.0.1:${ingestPort}/v1/events`);
-    expect(banner).toContain('prometheus --config.file=deploy/prometheus/prometheus.yml');
+    // The commands docs/operations.md shows and the e2e test runs (test/deploy/operations-doc.test.ts compares the doc).
+    const stack = localStack(defaults);
+    expect(banner).toContain(`\n${renderCommand(stack.prometheus, '  ')}\n${renderCommand(stack.alertmanager, '  ')}\n`);
     // Let a few simulated hours of the fleet arrive before judging the endpoint.
     await new Promise((r) => setTimeout(r, 4000));
     const check = await cli(['check', `127.0.0.1:${metricsPort}`, '--catalog', '--json']).exited;

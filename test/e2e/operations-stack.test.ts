@@ -274,7 +274,7 @@ describeWithTools(['prometheus', 'prometheus-alertmanager', 'promtool', 'amtool'
     await Promise.all([runDemo(slots[0]!, 'ProbeFailing'), runDemo(slots[1]!, 'ScraperHighSchemaErrorRate'), runDemo(slots[2]!, undefined)]);
     resumed.sidecar = await startSidecar(config, { metricsPort: rM!, ingestPort: 0, deps: { logger: log }, drainMs: 1_000 });
 
-    stack = startStack(root, { sidecars: settings.targets.sidecar as string[], prometheus: promPort!, alertmanager: amPort! });
+    stack = startStack(root, { sidecars: settings.targets.sidecar as string[], prometheus: promPort!, alertmanager: amPort! }, settings);
     await stack.ready;
     prom = new PrometheusApi(stack.promUrl!);
 

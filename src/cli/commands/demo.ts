@@ -1,5 +1,7 @@
 /** `pipemeter demo`: a simulated fleet feeding a sidecar, so every panel and alert has data on the first run. */
 import { readFileSync } from 'node:fs';
+import { localStack, renderCommand } from '../../deploy/local-stack.js';
+import { defaults } from '../../deploy/settings.js';
 import { parseDuration } from '../../shared/units.js';
 import { type Command, UsageError } from '../command.js';
 import { type Scenario, scenarios } from '../../demo/fleet.js';
@@ -120,14 +122,15 @@ Examples:
     const log = (l: string) => io.stderr.write(l.endsWith('\n') ? l : l + '\n');
     const running = await startDemo({ ...args, log, listenFlags: { metrics: '--metrics-port', ingest: '--ingest-port' } });
     const base = running.metricsUrl?.replace(/\/metrics$/, '');
+    const stack = localStack(defaults);
     io.stdout.write(
       `pipemeter demo: a simulated fleet at ${args.speed}x, seed ${args.seed}${args.scenario ? `, scenario ${args.scenario}` : ''}\n` +
         (base !== undefined
           ? `  metrics       ${running.metricsUrl}\n  landing page  ${base}/\n  ingest API    ${running.ingestUrl}/v1/events\n\n` +
-            `Point a local Prometheus and Alertmanager at it with the shipped configs (Debian: apt-get install prometheus prometheus-alertmanager):\n` +
-            `  prometheus --config.file=deploy/prometheus/prometheus.yml --storage.tsdb.path=/tmp/pipemeter-prometheus\n` +
-            `  prometheus-alertmanager --config.file=deploy/alertmanager/alertmanager.yml --storage.path=/tmp/pipemeter-alertmanager\n` +
-            `(docs/operations.md says which targets and files to adjust.)\n`
+            `Point a local Prometheus and Alertmanager at it with the shipped configs, from this checkout (Debian: apt-get install prometheus prometheus-alertmanager):\n` +
+            `${renderCommand(stack.prometheus, '  ')}\n` +
+            `${renderCommand(stack.alertmanager, '  ')}\n` +
+            `(docs/operations.md walks through them, the Slack webhook URL file Alertmanager reads included.)\n`
           : `  feeding       ${running.ingestUrl}/v1/events\n`) +
         (args.durationMs ? `Stopping after ${args.durationMs / 1000} s.\n` : 'Ctrl-C stops it.\n'),
     );

@@ -40,7 +40,7 @@ function cli(args: string[], ready?: RegExp) {
 
 describe('pipemeter demo, then pipemeter check, as processes', () => {
   it('the demo serves a fleet for a bounded accelerated run, check passes against it with the catalog, and the demo ends cleanly', async () => {
-    expect(existsSync(main), 'dist/ is built by npm install (prepare) and npm test (pretest)').toBe(true);
+    expect(existsSync(main), 'dist/ is built by npm test (pretest), npm start (prestart) and npm run build').toBe(true);
     const [metricsPort, ingestPort] = [await freePort(), await freePort()];
     const demo = cli(
       ['demo', '--speed', '1200', '--seed', '4', '--duration', '8s', '--metrics-port', String(metricsPort), '--ingest-port', String(ingestPort)],

@@ -26,7 +26,7 @@ export interface StartSidecarOptions {
   /** How often the StatsD socket's kernel drop count is read (Linux); default 5 s. */
   kernelDropsEveryMs?: number;
   /** The command-line flag that chose a listener's address, when one did: a listen error names it instead of the config key. */
-  flags?: { metrics?: string; ingest?: string };
+  flags?: { metrics?: string; ingest?: string; statsd?: string };
 }
 
 export interface RunningSidecar {
@@ -59,12 +59,12 @@ async function listen(server: Server, port: number, host: string, what: 'metrics
 }
 
 /** bindStatsd opens the StatsD UDP socket; every datagram goes to the sidecar, which counts what it refuses. */
-async function bindStatsd(sidecar: Sidecar, host: string, port: number): Promise<Socket> {
+async function bindStatsd(sidecar: Sidecar, host: string, port: number, flag: string | undefined): Promise<Socket> {
   // A larger receive buffer rides out bursts while the event loop is busy (the kernel caps it at net.core.rmem_max).
   const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(new PipemeterError('E_LISTEN', `cannot bind the StatsD socket on ${host}:${port}/udp (${err.code ?? err.message}); free the port or set statsd.port`, { cause: err }));
+      reject(new PipemeterError('E_LISTEN', `cannot bind the StatsD socket on ${host}:${port}/udp (${err.code ?? err.message}); free the port or ${flag === undefined ? 'set statsd.port' : `choose another with ${flag}`}`, { cause: err }));
     socket.once('error', onError);
     socket.bind(port, host, () => {
       socket.off('error', onError);
@@ -166,7 +166,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
   try {
     const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics', opts.flags?.metrics);
     const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest', opts.flags?.ingest);
-    if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port);
+    if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port, opts.flags?.statsd);
     const stopDrops = udp === undefined ? () => {} : watchKernelDrops(sidecar, udp, opts.kernelDropsEveryMs ?? 5000);
     await sidecar.start();
     let closing: Promise<void> | undefined;

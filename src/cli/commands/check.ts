@@ -4,7 +4,7 @@ import { checkTargets } from '../../check/check.js';
 import { exitCode, renderHuman, renderJson } from '../../check/report.js';
 import { type CheckSettings, checkDefaults, splitCredentials, targetUrl } from '../../check/settings.js';
 import { formatDuration, parseDuration } from '../../shared/units.js';
-import { type CliIO, type Command, UsageError } from '../command.js';
+import { type CliIO, type Command, UsageError, missingValue, unknownOption } from '../command.js';
 
 const help = `pipemeter check: fetch each target's /metrics and report what Prometheus would choke on.
 
@@ -77,6 +77,16 @@ function duration(flag: string, v: string): number {
   return ms;
 }
 
+/** An example value of each option that takes one, for the error when it is missing. */
+const examples: Record<string, string> = {
+  '--max-series': '500',
+  '--max-age': '6h',
+  '--timeout': '5s',
+  '--retries': '2',
+  '--top': '5',
+  '--bearer-token-file': '/etc/pipemeter/scrape-token',
+};
+
 /** parseCheckArgs turns argv into settings; every user mistake is a UsageError that says what to type instead. */
 export function parseCheckArgs(argv: readonly string[]): CheckSettings {
   const s: CheckSettings = { ...checkDefaults, urls: [] };
@@ -91,7 +101,7 @@ export function parseCheckArgs(argv: readonly string[]): CheckSettings {
     const value = (): string => {
       if (eq >= 0) return arg.slice(eq + 1);
       const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      if (v === undefined || v.startsWith('--')) throw missingValue(flag, examples[flag] ?? 'VALUE');
       return v;
     };
     switch (flag) {
@@ -120,7 +130,7 @@ export function parseCheckArgs(argv: readonly string[]): CheckSettings {
         s.bearerToken = bearerToken(value());
         break;
       default:
-        throw new UsageError(`unknown option "${flag}"; run "pipemeter check --help" for the options`);
+        throw unknownOption('check', flag);
     }
     if ((flag === '--catalog' || flag === '--json') && eq >= 0) throw new UsageError(`${flag} takes no value`);
   }

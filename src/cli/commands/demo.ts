@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { localStack, renderCommand } from '../../deploy/local-stack.js';
 import { defaults } from '../../deploy/settings.js';
 import { parseDuration } from '../../shared/units.js';
-import { type Command, UsageError } from '../command.js';
+import { type Command, UsageError, missingValue, unknownOption } from '../command.js';
 import { type Scenario, scenarios } from '../../demo/fleet.js';
 import { type DemoOptions, demoDefaults, startDemo } from '../../demo/run.js';
 
@@ -19,11 +19,24 @@ function readSecret(file: string, what: string): string {
   }
 }
 
+/** An example value of each option, for the error when it is missing. */
+const examples: Record<string, string> = {
+  '--speed': '600',
+  '--seed': '7',
+  '--duration': '10m',
+  '--scenario': 'ProbeFailing',
+  '--target': 'http://127.0.0.1:9465',
+  '--token-file': './ingest-token',
+  '--firecrawl-secret-file': './firecrawl-secret',
+  '--metrics-port': '9464',
+  '--ingest-port': '9465',
+};
+
 function parseArgs(argv: readonly string[]): DemoArgs {
   const out: DemoArgs = { ...demoDefaults };
-  const value = (i: number, flag: string, example: string) => {
+  const value = (i: number, flag: string) => {
     const v = argv[i];
-    if (v === undefined) throw new UsageError(`${flag} needs a value, e.g. ${flag} ${example}`);
+    if (v === undefined || v.startsWith('--')) throw missingValue(flag, examples[flag] ?? 'VALUE');
     return v;
   };
   const number = (v: string, flag: string, min: number) => {
@@ -33,7 +46,7 @@ function parseArgs(argv: readonly string[]): DemoArgs {
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
-    const v = () => inline ?? value(++i, flag, '…');
+    const v = () => inline ?? value(++i, flag);
     switch (flag) {
       case '--speed':
         out.speed = number(v(), flag, 1);
@@ -72,7 +85,7 @@ function parseArgs(argv: readonly string[]): DemoArgs {
         out.ingestPort = number(v(), flag, 0);
         break;
       default:
-        throw new UsageError(`unknown option "${argv[i]}"; see pipemeter demo --help`);
+        throw unknownOption('demo', flag);
     }
   }
   return out;

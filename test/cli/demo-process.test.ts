@@ -5,7 +5,7 @@ import { type Server, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { localStack, renderCommand } from '../../src/deploy/local-stack.js';
 import { defaults } from '../../src/deploy/settings.js';
-import { freePort } from '../helpers/tools.js';
+import { freePort, promtoolCheckMetrics, which } from '../helpers/tools.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const main = `${root}dist/cli/main.js`;
@@ -54,6 +54,10 @@ describe('pipemeter demo, then pipemeter check, as processes', () => {
     expect(banner).toContain(`\n${renderCommand(stack.prometheus, '  ')}\n${renderCommand(stack.alertmanager, '  ')}\n`);
     // Let a few simulated hours of the fleet arrive before judging the endpoint.
     await new Promise((r) => setTimeout(r, 4000));
+    // The demo's /metrics as Prometheus scrapes it in text, default collectors included: promtool finds nothing.
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(text).toContain('nodejs_active_handles{');
+    if (which('promtool') !== undefined || process.env.CI === 'true') expect(promtoolCheckMetrics(text)).toEqual({ code: 0, findings: '' });
     const check = await cli(['check', `127.0.0.1:${metricsPort}`, '--catalog', '--json']).exited;
     expect(check.stderr).toBe('');
     const report = JSON.parse(check.stdout) as { targets: { ok: boolean; reachable: boolean; findings: { severity: string; code: string }[] }[] };
@@ -63,7 +67,8 @@ describe('pipemeter demo, then pipemeter check, as processes', () => {
     const end = await demo.exited;
     expect(end.stdout).toMatch(/stopped; sent \d+ events \(\d+ accepted, 0 refused\) and \d+ webhooks; 0 requests failed/);
     expect(end.code).toBe(0);
-  });
+    // An 8 s demo, a check and promtool as processes: seconds of work that a loaded two-core machine stretches.
+  }, 60_000);
 
   it.each([
     ['--metrics-port', 'metrics'],

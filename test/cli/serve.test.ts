@@ -10,7 +10,7 @@ import { createMeter } from '../../src/index.js';
 import { PipemeterError } from '../../src/shared/errors.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 import { fakeClock, sampleLines } from '../sidecar/fixtures.js';
-import { builtCli, freePort } from '../helpers/tools.js';
+import { builtCli, freePort, promtoolCheckMetrics, which } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipemeter-serve-'));
 const open: RunningSidecar[] = [];
@@ -205,7 +205,11 @@ describe('pipemeter serve, the built binary', () => {
       expect([path, res.status, await res.text()]).toEqual([path, 200, body]);
     }
     expect((await post(`http://127.0.0.1:${ingestPort}/v1/events`, { type: 'job_started', pipeline: 'video', job_id: 'v-1' })).status).toBe(200);
-    expect(await (await fetch(`${base}/metrics`)).text()).toContain('pipeline_jobs_in_progress{pipeline="video"} 1\n');
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toContain('pipeline_jobs_in_progress{pipeline="video"} 1\n');
+    // What Prometheus scrapes from the process, prom-client's default collectors included: promtool finds nothing.
+    expect(text).toContain('nodejs_active_handles{');
+    if (which('promtool') !== undefined || process.env.CI === 'true') expect(promtoolCheckMetrics(text)).toEqual({ code: 0, findings: '' });
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

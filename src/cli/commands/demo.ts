@@ -106,7 +106,10 @@ Without --target it starts a sidecar in this process (metrics on :9464, ingest o
 them, livetracklist, silently stops creating items after one simulated hour), a crawl pipeline
 driven through the Firecrawl webhook endpoint with signed payloads and per-page chunking,
 embedding, qdrant and bm25 stages, video workers through seven stages with media durations, and
-Celery-style image jobs (download, validate, upload).
+Celery-style image jobs (download, validate, upload). Without --scenario it pages no one: jobs
+fail rarely and evenly (one in 400), under every alert's threshold; docs/operations.md lists
+the few alerts it makes go pending by design (livetracklist's silent failure, a missing
+node_exporter).
 
 Options:
   --speed N                  simulated seconds per real second (default 60)

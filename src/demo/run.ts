@@ -156,9 +156,12 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
   }
 
   let busy = Promise.resolve();
+  let stopping = false;
   const timer = setInterval(() => {
-    // One tick at a time, in order: a job's start must reach the sidecar before its finish.
+    // One tick at a time, in order: a job's start must reach the sidecar before its finish. Ticks still queued
+    // when stop() is called are skipped: on a busy machine they pile up, and replaying them would outlast --duration.
     busy = busy.then(async () => {
+      if (stopping) return;
       for (const o of fleet.tick(Date.now())) await send(o);
     });
   }, opts.tickMs ?? 250);
@@ -171,6 +174,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     sidecar,
     async stop() {
       clearInterval(timer);
+      stopping = true;
       await busy;
       await new Promise<void>((resolve) => {
         health.close(() => resolve());

@@ -45,8 +45,9 @@ describe('pipemeter demo', () => {
     expect(stats.webhooks).toBeGreaterThan(10);
     for (const f of [...familiesOf('scraper'), ...familiesOf('pipeline'), ...familiesOf('probe')]) {
       const sample = f.type === 'histogram' ? `${f.name}_count` : f.name;
-      // Queue depth and in-progress are gauges of the moment: present, maybe 0.
-      const mustMove = !['pipeline_queue_depth', 'pipeline_jobs_in_progress'].includes(f.name);
+      // Queue depth and in-progress are gauges of the moment: present, maybe 0. The plain fleet fails one job in
+      // QUIET_FAILURE_EVERY, so a short run may have none yet (the PipelineFailureRateHigh scenario moves them).
+      const mustMove = !['pipeline_queue_depth', 'pipeline_jobs_in_progress', 'pipeline_job_failures_total'].includes(f.name);
       expect(text, `${f.name} is exposed`).toMatch(new RegExp(`^${sample}[{ ]`, 'm'));
       if (mustMove) expect(value(text, sample), `${f.name} has data`).toBeGreaterThan(0);
     }
@@ -81,6 +82,10 @@ describe('pipemeter demo', () => {
     ['ScraperHighSchemaErrorRate', (t: string) => {
       const ratio = value(t, 'scraper_schema_errors_total', { scraper: 'mixesdb' }) / value(t, 'scraper_items_created_total', { scraper: 'mixesdb' });
       expect(ratio).toBeGreaterThan(0.1);
+    }],
+    ['PipelineFailureRateHigh', (t: string) => {
+      expect(value(t, 'pipeline_job_failures_total', { pipeline: 'images', stage: 'validate' })).toBeGreaterThan(0);
+      expect(value(t, 'pipeline_stage_duration_seconds_count', { pipeline: 'images', stage: 'validate', outcome: 'failure' })).toBeGreaterThan(0);
     }],
     ['PipelineJobsStuck', (t: string) => {
       expect(value(t, 'pipeline_jobs_in_progress', { pipeline: 'images' })).toBeGreaterThan(5);

@@ -7,7 +7,7 @@ const root = new URL('..', import.meta.url).pathname;
 
 describe('examples/worker.mjs', () => {
   it('runs against the built package, as a user would import it, and exposes what it recorded', () => {
-    expect(existsSync(`${root}dist/index.js`), 'dist/ is built by npm install (prepare) and npm test (pretest)').toBe(true);
+    expect(existsSync(`${root}dist/index.js`), 'dist/ is built by npm test (pretest), npm start (prestart) and npm run build').toBe(true);
     const r = spawnSync(process.execPath, ['examples/worker.mjs', '--once'], { cwd: root, encoding: 'utf8', timeout: 20_000 });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);

@@ -49,11 +49,15 @@ export interface Analysis {
 /** Labels whose values are bounded by construction (bucket bounds and quantiles). */
 const structuralLabels = new Set(['le', 'quantile']);
 
-/** Value shapes that grow without bound, checked in this order (a Unix time is also a long number). */
-const idShapes: readonly { what: string; re: RegExp }[] = [
+/**
+ * Value shapes that grow without bound, checked in this order (a Unix time is also a long number). A URL with a
+ * path is also the shape of an endpoint an exporter is configured with (Prometheus's `alertmanager` and remote-write
+ * `url` labels): one such value says nothing, and values that differ only in their host are one endpoint per host.
+ */
+const idShapes: readonly { what: string; re: RegExp; endpoint?: true }[] = [
   { what: 'UUIDs', re: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i },
   { what: 'e-mail addresses', re: /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/i },
-  { what: 'URLs with a path', re: /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+\/\S+/i },
+  { what: 'URLs with a path', re: /^[a-z][a-z0-9+.-]*:\/\/[^/\s]+\/\S+/i, endpoint: true },
   { what: 'paths with an id segment', re: /^\/(?:[^/\s]*\/)*(?:\d{3,}|[0-9a-f]{8,}|[0-9a-f-]{36})(?:\/|$)/i },
   { what: 'timestamps', re: /^(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?|1\d{9}(?:\.\d+)?|1\d{12})$/ },
   { what: 'hashes or hex ids', re: /^(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{16,}$/i },
@@ -63,12 +67,42 @@ const idShapes: readonly { what: string; re: RegExp }[] = [
 /** How many distinct id-like values a label needs before it is a finding: one build revision is bounded, many are not. */
 const ID_VALUES_MIN = 2;
 
+/**
+ * Labels bounded by what they name, whatever their values look like: a port number (`port`, `*_port`: "15432" is
+ * a port, not a numeric id) and a filesystem's mount point (node_exporter's `/run/user/1000`, one per logged-in user).
+ */
+function boundedValue(label: string, value: string): boolean {
+  if (/(^|_)port$/.test(label)) return /^\d{1,5}$/.test(value) && Number(value) <= 65535;
+  return label === 'mountpoint';
+}
+
+/**
+ * An info family describes its target (node_exporter's `node_os_info`, `go_info`, prometheus_client's `Info`):
+ * its labels are identifiers by design (an OS id, a version, a commit), one series per thing described, so they
+ * are not judged as ids; its series count still is. OpenMetrics types it `info`; text writes a `*_info` gauge of 1.
+ */
+function isInfo(f: ParsedFamily): boolean {
+  return f.type === 'info' || (/_info$/.test(f.name) && f.samples.length > 0 && f.samples.every((s) => s.value === 1));
+}
+
+/** idKey is what makes two id-like values different: for a URL its path and query, so endpoints that differ only in host are one. */
+function idKey(value: string, endpoint: boolean): string {
+  return endpoint ? value.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+/i, '') : value;
+}
+
 /** The families a pipemeter handle exposes before any event, so their absence is a finding. */
 const startFamilies: ReadonlySet<string> = new Set(familiesAtStart.map((f) => f.name));
 
-/** catalogName is the name the catalog uses: OpenMetrics declares a counter without its `_total`. */
-function catalogName(f: ParsedFamily, format: Format): string {
-  return format === 'openmetrics' && f.type === 'counter' && !f.name.endsWith('_total') ? f.name + '_total' : f.name;
+/**
+ * familyName is the one name a family has in every finding and in `top`: the name of the series Prometheus stores.
+ * OpenMetrics declares a counter without its `_total` (and an info without its `_info`) while its samples carry it,
+ * so `scrape_requests` and `scrape_requests_total` are one family, named `scrape_requests_total` (as the catalog does).
+ */
+function familyName(f: ParsedFamily, format: Format): string {
+  if (format !== 'openmetrics') return f.name;
+  if (f.type === 'counter' && !f.name.endsWith('_total')) return `${f.name}_total`;
+  if (f.type === 'info' && !f.name.endsWith('_info')) return `${f.name}_info`;
+  return f.name;
 }
 
 function labelNames(f: ParsedFamily): Set<string> {
@@ -79,24 +113,25 @@ function labelNames(f: ParsedFamily): Set<string> {
 
 /** analyse turns one parsed exposition into findings; `nowMs` is the clock the age of last-success timestamps is read against. */
 export function analyse(parsed: ParsedExposition, settings: CheckSettings, nowMs: number): Analysis {
+  const declared = new Map(parsed.families.map((f) => [f.name, familyName(f, parsed.format)]));
   const findings: Finding[] = parsed.problems.map((p) => ({
     severity: p.severity,
     code: p.code,
-    ...(p.family === undefined ? {} : { family: p.family }),
+    ...(p.family === undefined ? {} : { family: declared.get(p.family) ?? p.family }),
     line: p.line,
     message: p.message,
   }));
   const present = new Map<string, ParsedFamily>();
-  for (const f of parsed.families) if (f.samples.length > 0) present.set(catalogName(f, parsed.format), f);
+  for (const f of parsed.families) if (f.samples.length > 0) present.set(familyName(f, parsed.format), f);
   const kinds = kindDomains.filter((d) => familiesOf(d).some((def) => present.has(def.name)));
 
   if (settings.catalog) findings.push(...catalogFindings(present, kinds));
   findings.push(...staleFindings(parsed.families, settings, nowMs));
   findings.push(...lossFindings(parsed.families));
-  findings.push(...labelFindings(parsed.families));
+  findings.push(...labelFindings(parsed.families, parsed.format));
 
   const counts = parsed.families
-    .map((f) => ({ family: catalogName(f, parsed.format), series: f.samples.length }))
+    .map((f) => ({ family: familyName(f, parsed.format), series: f.samples.length }))
     .filter((c) => c.series > 0)
     .sort((a, b) => b.series - a.series || a.family.localeCompare(b.family));
   for (const c of counts) {
@@ -289,12 +324,26 @@ function lossFindings(families: readonly ParsedFamily[]): Finding[] {
           ...base,
           severity: 'note',
           code: 'ingest-rejected',
-          message: `${n} ${s.labels.source} events or requests were refused (${s.labels.reason}) ${since}; the sidecar logged the first one with the fix`,
+          message: `the sidecar refused ${refused(n, s.labels.source)} (reason ${s.labels.reason}) ${since}; it logged the first one with the fix`,
         });
       }
     }
   }
   return out;
+}
+
+/** What each `source` of pipemeter_ingest_rejected_total refuses, in the singular and the plural. */
+const refusedInputs: Record<string, [string, string]> = {
+  events: ['event sent to POST /v1/events', 'events sent to POST /v1/events'],
+  firecrawl: ['Firecrawl webhook delivery', 'Firecrawl webhook deliveries'],
+  statsd: ['StatsD line', 'StatsD lines'],
+  http: ['malformed HTTP request', 'malformed HTTP requests'],
+};
+
+/** refused says how many of what a source refused: "3 events sent to POST /v1/events", "1 StatsD line". */
+function refused(n: number, source: string | undefined): string {
+  const [one, many] = refusedInputs[source ?? ''] ?? ['input from source "' + (source ?? '') + '"', 'inputs from source "' + (source ?? '') + '"'];
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 function labelsInline(labels: Record<string, string>): string {
@@ -304,13 +353,24 @@ function labelsInline(labels: Record<string, string>): string {
 
 /** idShapeOf names the id shape a label value has, or undefined for a value that looks bounded. */
 export function idShapeOf(value: string): string | undefined {
-  for (const shape of idShapes) if (shape.re.test(value)) return shape.what;
+  return shapeOf(value)?.what;
+}
+
+function shapeOf(value: string): (typeof idShapes)[number] | undefined {
+  for (const shape of idShapes) if (shape.re.test(value)) return shape;
   return undefined;
 }
 
-function labelFindings(families: readonly ParsedFamily[]): Finding[] {
+/**
+ * labelFindings reports labels that grow without bound. A label named like an id is reported when it varies
+ * (two or more distinct values) or its one value has an id's shape; a label named otherwise when two or more of
+ * its values look like ids of one shape. Info families and labels bounded by what they name are left alone.
+ */
+function labelFindings(families: readonly ParsedFamily[], format: Format): Finding[] {
   const out: Finding[] = [];
   for (const f of families) {
+    if (isInfo(f)) continue;
+    const name = familyName(f, format);
     const values = new Map<string, Set<string>>();
     for (const s of f.samples) {
       for (const [l, v] of Object.entries(s.labels)) {
@@ -321,32 +381,39 @@ function labelFindings(families: readonly ParsedFamily[]): Finding[] {
       }
     }
     for (const [label, set] of values) {
+      const shapes = new Map<string, { keys: Set<string>; first: string }>();
+      const keys = new Set<string>();
+      for (const v of set) {
+        if (boundedValue(label, v)) continue;
+        const shape = shapeOf(v);
+        const key = idKey(v, shape?.endpoint === true);
+        keys.add(key);
+        if (shape === undefined) continue;
+        const seen = shapes.get(shape.what) ?? { keys: new Set<string>(), first: v };
+        seen.keys.add(key);
+        shapes.set(shape.what, seen);
+      }
       if (idLikeLabel.test(label)) {
-        out.push({
-          severity: 'warning',
-          code: 'id-like-label',
-          family: f.name,
-          label,
-          message: `label "${label}" of ${f.name} is named like an id, URL or timestamp (${set.size} distinct value${set.size === 1 ? '' : 's'}); ids belong in exemplars or logs, URLs reduced to their host`,
-        });
+        const shaped = [...shapes.entries()].some(([what]) => idShapes.find((x) => x.what === what)?.endpoint !== true);
+        if (keys.size >= ID_VALUES_MIN || shaped) {
+          out.push({
+            severity: 'warning',
+            code: 'id-like-label',
+            family: name,
+            label,
+            message: `label "${label}" of ${name} is named like an id, URL or timestamp (${set.size} distinct value${set.size === 1 ? '' : 's'}); ids belong in exemplars or logs, URLs reduced to their host`,
+          });
+        }
         continue;
       }
-      const shapes = new Map<string, string[]>();
-      for (const v of set) {
-        const what = idShapeOf(v);
-        if (what === undefined) continue;
-        const list = shapes.get(what) ?? [];
-        list.push(v);
-        shapes.set(what, list);
-      }
-      for (const [what, list] of shapes) {
-        if (list.length < ID_VALUES_MIN) continue;
+      for (const [what, { keys: shapedKeys, first }] of shapes) {
+        if (shapedKeys.size < ID_VALUES_MIN) continue;
         out.push({
           severity: 'warning',
           code: 'unbounded-label-values',
-          family: f.name,
+          family: name,
           label,
-          message: `label "${label}" of ${f.name} has values that look like ${what} (${list.length} of ${set.size} distinct, e.g. "${list[0]}"); such a label grows without bound: use an exemplar or a bounded value`,
+          message: `label "${label}" of ${name} has values that look like ${what} (${shapedKeys.size} of ${set.size} distinct, e.g. "${first}"); such a label grows without bound: use an exemplar or a bounded value`,
         });
       }
     }

@@ -4,15 +4,18 @@ import { formatOf, parseExposition } from '../exposition/parse.js';
 import { analyse } from './analyse.js';
 import { fetchMetrics } from './fetch.js';
 import { type CheckReport, REPORT_VERSION, type TargetReport, isProblem } from './report.js';
-import type { CheckSettings } from './settings.js';
+import { type CheckSettings, splitCredentials } from './settings.js';
 
 /** checkTargets fetches and analyses every target (in parallel, reported in the order given). */
 export async function checkTargets(settings: CheckSettings, now: () => number = Date.now): Promise<CheckReport> {
   const dispatcher = new Agent({ connections: 4 });
   try {
     const targets = await Promise.all(
-      settings.urls.map(async (url): Promise<TargetReport> => {
-        const res = await fetchMetrics(url, { ...settings, dispatcher });
+      settings.urls.map(async (target): Promise<TargetReport> => {
+        // The URL's user and password go in a Basic header, as Prometheus's basic_auth sends them; reports show `user:***@`.
+        const { url: fetched, shown: url, basic } = splitCredentials(target);
+        const bearer = settings.bearerToken === undefined ? undefined : `Bearer ${settings.bearerToken}`;
+        const res = await fetchMetrics(fetched, { ...settings, dispatcher, authorization: basic ?? bearer });
         if (!res.ok) {
           return {
             url,

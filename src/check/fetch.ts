@@ -16,6 +16,8 @@ export interface FetchOptions {
   retries: number;
   backoffMs: number;
   maxBodyBytes: number;
+  /** The Authorization header, when the target needs one (Basic from the URL, or Bearer from --bearer-token-file). */
+  authorization?: string;
   dispatcher?: Dispatcher;
   /** Injected in tests to make backoff instant. */
   sleep?: (ms: number) => Promise<void>;
@@ -46,13 +48,18 @@ async function once(url: string, o: FetchOptions, attempts: number): Promise<Fet
   try {
     const res = await request(url, {
       method: 'GET',
-      headers: { accept: SCRAPE_ACCEPT, 'accept-encoding': 'gzip', 'user-agent': `pipemeter-check/${VERSION}` },
+      headers: {
+        accept: SCRAPE_ACCEPT,
+        'accept-encoding': 'gzip',
+        'user-agent': `pipemeter-check/${VERSION}`,
+        ...(o.authorization === undefined ? {} : { authorization: o.authorization }),
+      },
       signal,
       dispatcher: o.dispatcher,
     });
     if (res.statusCode < 200 || res.statusCode > 299) {
       await res.body.dump();
-      return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}; Prometheus would mark this target down (up == 0)`, attempts };
+      return { ok: false, status: res.statusCode, error: `HTTP ${res.statusCode}; Prometheus would mark this target down (up == 0)${authHint(res.statusCode, o.authorization)}`, attempts };
     }
     const tooLarge = { ok: false as const, status: res.statusCode, error: `the body is over ${o.maxBodyBytes} bytes; Prometheus's body_size_limit would refuse it too`, attempts };
     const chunks: Buffer[] = [];
@@ -81,6 +88,13 @@ async function once(url: string, o: FetchOptions, attempts: number): Promise<Fet
     if (signal.aborted) return { ok: false, error: `no complete answer within ${formatDuration(o.timeoutMs)}`, attempts };
     return { ok: false, error: describe(err), attempts };
   }
+}
+
+/** authHint says how to send credentials when the target asks for them (401, 403). */
+function authHint(status: number, authorization: string | undefined): string {
+  if (status !== 401 && status !== 403) return '';
+  if (authorization === undefined) return '; it wants credentials: put them in the URL (http://user:password@host/metrics) or pass --bearer-token-file FILE';
+  return `; the ${authorization.split(' ')[0]} credentials sent were refused`;
 }
 
 function header(v: string | string[] | undefined): string | undefined {

@@ -79,10 +79,11 @@ function target(t: TargetReport, paint: Paint): string {
     }
     if (problems.length > MAX_ROWS) out += `  … ${problems.length - MAX_ROWS} more findings (use --json for all)\n`;
   }
-  // Notes are context, not problems: one compact line per code keeps a healthy target's block short.
-  const notes = new Map<string, string[]>();
-  for (const f of t.findings) if (f.severity === 'note') notes.set(f.code, [...(notes.get(f.code) ?? []), f.family ?? f.message]);
-  for (const [code, items] of notes) out += paint('dim', `  note ${code}: ${items.join(', ')}`) + '\n';
+  // Notes are context, not problems. Families absent until their first event fit on one line, by name; any other
+  // note says more than its family (a refusal's source and reason), so it gets a line with its message.
+  const absent = t.findings.filter((f) => f.severity === 'note' && f.code === 'absent-until-event').map((f) => f.family ?? f.message);
+  if (absent.length > 0) out += paint('dim', `  note absent-until-event: ${absent.join(', ')}`) + '\n';
+  for (const f of t.findings) if (f.severity === 'note' && f.code !== 'absent-until-event') out += paint('dim', `  note ${f.code}: ${f.message}`) + '\n';
   if (t.top.length > 0) {
     const w = Math.max(...t.top.map((x) => String(x.series).length));
     out += `  top families by series:\n`;

@@ -21,6 +21,8 @@ export interface CheckSettings {
   top: number;
   /** A body larger than this (after gunzip) is refused, as Prometheus's body_size_limit does, instead of filling memory. */
   maxBodyBytes: number;
+  /** Sent as `Authorization: Bearer …` to every target without credentials in its URL (`--bearer-token-file`). Never printed. */
+  bearerToken?: string;
 }
 
 /** checkDefaults: 2 h is the users' "no successful scrape in 2 h" alert; 5 s timeout and 2 retries keep a fleet check under a minute. */
@@ -36,18 +38,44 @@ export const checkDefaults: Omit<CheckSettings, 'urls'> = {
   maxBodyBytes: 64 * 1024 * 1024,
 };
 
-/** targetUrl normalises a target: http:// when no scheme, /metrics when no path. */
+/** targetUrl normalises a target: http:// when no scheme, /metrics when no path. Credentials in it stay (see splitCredentials). */
 export function targetUrl(raw: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
   let u: URL;
   try {
     u = new URL(withScheme);
   } catch {
-    throw new PipemeterError('E_CHECK_TARGET', `"${raw}" is not a URL; give a target like http://localhost:9464/metrics or localhost:9464`);
+    throw new PipemeterError('E_CHECK_TARGET', `"${redactUrl(raw)}" is not a URL; give a target like http://localhost:9464/metrics or localhost:9464`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new PipemeterError('E_CHECK_TARGET', `"${raw}": only http and https targets can be checked`);
+    throw new PipemeterError('E_CHECK_TARGET', `"${redactUrl(raw)}": only http and https targets can be checked`);
   }
   if (u.pathname === '/' || u.pathname === '') u.pathname = '/metrics';
   return u.toString();
+}
+
+/** redactUrl hides the password of every `scheme://user:password@` in a text: `user:***@`, as nothing check prints may hold a secret. */
+export function redactUrl(text: string): string {
+  return text.replace(/(\/\/[^/@\s:]*):[^/\s]*@/g, '$1:***@');
+}
+
+/** A target as it is fetched: the URL without credentials, the URL as printed, and the Basic credentials the URL carried. */
+export interface TargetCredentials {
+  /** The URL fetched: no user or password in it. */
+  url: string;
+  /** The URL as reports print it: `http://user:***@host/metrics` when it carried a password. */
+  shown: string;
+  /** `Basic base64(user:password)`, when the URL carried a user or a password (percent-decoded, as browsers and curl send them). */
+  basic?: string;
+}
+
+/** splitCredentials takes the user and password out of a normalised target URL, for a Basic Authorization header. */
+export function splitCredentials(target: string): TargetCredentials {
+  const u = new URL(target);
+  if (u.username === '' && u.password === '') return { url: target, shown: target };
+  const credentials = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  const shown = redactUrl(target);
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), shown, basic: `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}` };
 }

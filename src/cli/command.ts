@@ -20,3 +20,13 @@ export interface Command {
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/** unknownOption is the one wording every command uses for an option it does not have. */
+export function unknownOption(command: string, option: string): UsageError {
+  return new UsageError(`unknown option "${option}"; run "pipemeter ${command} --help" for the options`);
+}
+
+/** missingValue is the one wording for an option given without its value, with an example of one. */
+export function missingValue(option: string, example: string): UsageError {
+  return new UsageError(`${option} needs a value, e.g. ${option} ${example}`);
+}

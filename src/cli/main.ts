@@ -23,9 +23,14 @@ Run "pipemeter <command> --help" for a command's options and examples.
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  // Asked for, help is the answer (stdout, 0); no command at all is a usage error (stderr, 2), as an unknown one is.
+  if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(usage());
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === undefined) {
+    io.stderr.write(`pipemeter: give a command\n\n${usage()}`);
+    return 2;
   }
   if (name === '--version' || name === '-v') {
     io.stdout.write(`${VERSION}\n`);

@@ -13,7 +13,7 @@ export const scenarios = {
   ProbeFailing: "soundcloud's health endpoint answers 500",
   PipelineStageLatencyHigh: 'video transcription takes ten times longer',
   PipelineFailureRateHigh: 'a third of image validations fail',
-  PipelineQueueBacklog: 'video jobs arrive six times faster than the two workers take them',
+  PipelineQueueBacklog: 'video jobs arrive six times as often, more than the three workers can take',
   PipelineJobsStuck: 'image jobs start and never finish',
   PipelineHighRealtimeFactor: 'video processing runs at three times real time',
   PipelineErrorBudgetFastBurn: 'half of all crawls fail',
@@ -21,6 +21,50 @@ export const scenarios = {
   PipemeterIngestRejected: 'image workers send the validate stage\'s duration as text with a unit ("850ms"), which the sidecar refuses',
   PipemeterSeriesOverflow: "soundcloud reports each item's source as the artist's own host, and the demo's sidecar caps families at 500 series",
 } as const;
+
+/**
+ * Without a scenario the fleet must page no one: one job in this many fails, per pipeline, evenly spaced (0.25 %, a
+ * quarter of the 99 % job-success SLO's error budget), so neither the long nor the short window of any burn-rate
+ * alert sees a cluster of failures, and the first failure comes only after hundreds of jobs. Scenarios that make
+ * a failure alert fire draw their own failures at random.
+ */
+export const QUIET_FAILURE_EVERY = 400;
+
+/**
+ * The alerts the plain demo (no scenario) makes go pending and fire with the shipped settings, by design; every other
+ * alert stays quiet (test/demo/demo.test.ts checks the fleet against the thresholds, the e2e test against Prometheus).
+ * docs/operations.md lists them.
+ */
+export const plainDemoAlerts: readonly { alertname: string; labels: Readonly<Record<string, string>>; fires: boolean; when: string; why: string }[] = [
+  {
+    alertname: 'TargetAbsent',
+    labels: { job: 'pipemeter' },
+    fires: false,
+    when: 'pending for a moment when Prometheus starts; it never fires',
+    why: 'Prometheus may evaluate the rules before its first scrape of the sidecar; the first scrape clears it, long before its 10 minutes',
+  },
+  {
+    alertname: 'TargetDown',
+    labels: { job: 'node' },
+    fires: true,
+    when: 'pending at once, firing after 5 minutes',
+    why: 'the shipped prometheus.yml scrapes a node_exporter on localhost:9100; none runs beside the demo unless you start one',
+  },
+  {
+    alertname: 'ScraperItemRateDrop',
+    labels: { scraper: 'livetracklist' },
+    fires: true,
+    when: 'pending after about an hour, firing 30 minutes later',
+    why: "livetracklist's silent failure: it stops creating items after one simulated hour, and its 1 h item rate falls to 0",
+  },
+  {
+    alertname: 'ScraperNoItemsCreated',
+    labels: { scraper: 'livetracklist' },
+    fires: true,
+    when: 'pending after about six hours, firing 5 minutes later',
+    why: 'the same silent failure, once the 6 h window holds no item',
+  },
+];
 
 /** The demo sidecar's series cap per family in the PipemeterSeriesOverflow scenario: reached in a minute, not in hours. */
 export const OVERFLOW_SCENARIO_MAX_SERIES = 500;
@@ -40,6 +84,10 @@ interface ScraperModel {
   /** Simulated seconds between runs. */
   every: number;
   next: number;
+  /** A run may fail only after a first success (unless it always fails): a scraper that has only failed is ScraperNoRecentSuccess. */
+  succeeded: boolean;
+  /** Schema errors owed (items created x schemaErrorRate, not yet sent): errors come evenly spaced, not in clusters. */
+  errorDebt: number;
 }
 
 /** A planned job: its real emission times (ms) and the `at` values (ms) its events carry. */
@@ -79,23 +127,27 @@ export class Fleet {
   private nextArrival = { video: 0, image: 0, crawl: 0 };
   private seq = 0;
   /** Workers busy until (real ms), per pipeline: queue wait comes from there. */
-  private readonly busy = { video: [0, 0], image: [0, 0, 0, 0] };
+  private readonly busy = { video: [0, 0, 0], image: [0, 0, 0, 0] };
+  /** Jobs planned per pipeline, for the evenly spaced failures of the quiet fleet. */
+  private readonly planned = { video: 0, images: 0, crawl: 0 };
 
   constructor(opts: FleetOptions) {
     this.rnd = new Random(opts.seed);
     this.speed = opts.speed;
     this.scenario = opts.scenario;
     this.start = opts.start;
-    const s = (name: string, domain: string, itemTypes: string[], itemsPerRun: number, schemaErrorRate = 0.01, failureRate = 0.02): ScraperModel => ({
-      name, domain, itemTypes, itemsPerRun, schemaErrorRate, failureRate, every: 300, next: 0,
+    // Schema errors and failed runs stay far under ScraperHighSchemaErrorRate's 5 % even over a short window.
+    const s = (name: string, domain: string, itemTypes: string[], itemsPerRun: number, schemaErrorRate = 0.005, failureRate = 0.01): ScraperModel => ({
+      name, domain, itemTypes, itemsPerRun, schemaErrorRate, failureRate, every: 300, next: 0, succeeded: false, errorDebt: 0,
     });
     this.scrapers = [
       s('beatport', 'www.beatport.com', ['track', 'artist', 'playlist'], 40),
-      s('mixesdb', 'www.mixesdb.com', ['playlist', 'playlist_track', 'track'], 25, opts.scenario === 'ScraperHighSchemaErrorRate' ? 0.2 : 0.02),
+      s('mixesdb', 'www.mixesdb.com', ['playlist', 'playlist_track', 'track'], 25, opts.scenario === 'ScraperHighSchemaErrorRate' ? 0.2 : 0.01),
       s('setlistfm', 'www.setlist.fm', ['playlist', 'artist'], 12),
-      s('reddit', 'www.reddit.com', ['track'], 8, 0.03, opts.scenario === 'ScraperNoRecentSuccess' ? 1 : 0.05),
+      s('reddit', 'www.reddit.com', ['track'], 20, 0.01, opts.scenario === 'ScraperNoRecentSuccess' ? 1 : 0.01),
       s('soundcloud', 'soundcloud.com', ['track', 'artist'], 30),
-      s('livetracklist', 'www.livetracklist.com', ['playlist', 'playlist_track'], 15),
+      // The silent failure (see scraperRun): it never fails a run, so nothing but its item count gives it away.
+      s('livetracklist', 'www.livetracklist.com', ['playlist', 'playlist_track'], 15, 0.005, 0),
     ];
   }
 
@@ -141,17 +193,22 @@ export class Fleet {
 
   private scraperRun(s: ScraperModel, now: number, out: Record<string, unknown>[], simAt: number): void {
     const day = 86_400;
-    const failed = this.rnd.chance(s.failureRate);
+    // The default schedule's silent failure: livetracklist stops producing after one simulated hour. Silent: its runs
+    // go on succeeding, with no error of any kind, so only the item alerts (ScraperItemRateDrop, ScraperNoItemsCreated) see it.
+    const silent = s.name === 'livetracklist' && (this.scenario === 'ScraperNoItemsCreated' || simAt > 3600);
+    const failed = s.failureRate >= 1 || (s.succeeded && !silent && this.rnd.chance(s.failureRate));
+    if (!failed) s.succeeded = true;
     const duration = this.rnd.lognormal(45, 1.6);
     if (!failed) {
       let rate = s.itemsPerRun;
-      // The default schedule's silent failure: livetracklist stops producing after one simulated hour.
-      if (s.name === 'livetracklist' && (this.scenario === 'ScraperNoItemsCreated' || simAt > 3600)) rate = 0;
+      if (silent) rate = 0;
       if (s.name === 'beatport' && this.scenario === 'ScraperItemRateDrop' && simAt > day) rate /= 5;
       for (const itemType of s.itemTypes) {
         const count = this.rnd.poisson(rate);
         if (count === 0) continue;
-        const errors = this.rnd.poisson(count * s.schemaErrorRate);
+        s.errorDebt += count * s.schemaErrorRate;
+        const errors = Math.floor(s.errorDebt);
+        s.errorDebt -= errors;
         if (this.scenario === 'PipemeterSeriesOverflow' && s.name === 'soundcloud') {
           // One host per artist: the source label (a URL reduced to its host) grows without bound.
           for (let i = 0; i < count; i++) out.push({ type: 'item_created', scraper: s.name, item_type: itemType, source: `https://${this.rnd.hex(8)}.${s.domain}/${itemType}`, count: 1 });
@@ -195,6 +252,19 @@ export class Fleet {
     return start;
   }
 
+  /** quietFailure says whether the quiet fleet's next job of a pipeline fails: one in QUIET_FAILURE_EVERY, evenly spaced. */
+  private quietFailure(pipeline: keyof Fleet['planned']): boolean {
+    return ++this.planned[pipeline] % QUIET_FAILURE_EVERY === 0;
+  }
+
+  /** failingStage picks the stage a failing job fails at, by weight (transcription fails more than finalizing). */
+  private failingStage(weights: Readonly<Record<string, number>>): string {
+    const total = Object.values(weights).reduce((a, b) => a + b, 0);
+    let x = this.rnd.next() * total;
+    for (const [stage, w] of Object.entries(weights)) if ((x -= w) < 0) return stage;
+    return Object.keys(weights)[0]!;
+  }
+
   private planVideo(arrival: number): void {
     const sc = this.scenario;
     const id = `video-${++this.seq}-${this.rnd.hex(6)}`;
@@ -205,10 +275,13 @@ export class Fleet {
     };
     const stages: { stage: string; seconds: number; ok: boolean }[] = [];
     let failedStage: string | undefined;
+    const failAt = this.quietFailure('video')
+      ? this.failingStage({ downloading: 2, metadata: 1, scene_detection: 1, transcription: 6, scene_processing: 1, indexing: 1, finalizing: 1 })
+      : undefined;
     for (const stage of videoStages) {
       let seconds = media * rtf * share[stage] * this.rnd.lognormal(1, 1.3);
       if (stage === 'transcription' && sc === 'PipelineStageLatencyHigh') seconds *= 10;
-      const ok = !this.rnd.chance(stage === 'transcription' ? 0.03 : 0.005);
+      const ok = stage !== failAt;
       stages.push({ stage, seconds, ok });
       if (!ok) {
         failedStage = stage;
@@ -224,8 +297,9 @@ export class Fleet {
     const median = { download: 1.2, validate: 0.3, upload: 0.8 };
     const stages: { stage: string; seconds: number; ok: boolean }[] = [];
     let failedStage: string | undefined;
+    const failAt = this.quietFailure('images') ? this.failingStage({ download: 1, validate: 2, upload: 1 }) : undefined;
     for (const stage of imageStages) {
-      const ok = !this.rnd.chance(stage === 'validate' ? (sc === 'PipelineFailureRateHigh' ? 0.33 : 0.02) : 0.01);
+      const ok = stage !== failAt && !(stage === 'validate' && sc === 'PipelineFailureRateHigh' && this.rnd.chance(0.33));
       stages.push({ stage, seconds: this.rnd.lognormal(median[stage], 1.8), ok });
       if (!ok) {
         failedStage = stage;
@@ -276,8 +350,8 @@ export class Fleet {
     const sc = this.scenario;
     const id = `${this.rnd.hex(8)}-${this.rnd.hex(4)}-4${this.rnd.hex(3)}-a${this.rnd.hex(3)}-${this.rnd.hex(12)}`;
     const pages = this.rnd.int(5, 40);
-    const failRate = sc === 'PipelineErrorBudgetFastBurn' ? 0.5 : sc === 'PipelineErrorBudgetSlowBurn' ? 0.1 : 0.01;
-    const crawlFails = this.rnd.chance(failRate);
+    const failRate = sc === 'PipelineErrorBudgetFastBurn' ? 0.5 : sc === 'PipelineErrorBudgetSlowBurn' ? 0.1 : 0;
+    const crawlFails = this.quietFailure('crawl') || this.rnd.chance(failRate);
     const metadata = { pipeline: 'crawl', initiated_at: new Date(arrival - this.rnd.lognormal(2, 2) * sec).toISOString() };
     const hook = (realAt: number, type: string, success: boolean, data: unknown[], error?: string) =>
       this.pending.push({

@@ -20,10 +20,15 @@ export interface DemoOptions {
   firecrawlSecret?: string;
   metricsPort: number;
   ingestPort: number;
+  /** The flags that chose the two ports (the CLI's --metrics-port, --ingest-port), for the error when one is taken. */
+  listenFlags?: { metrics?: string; ingest?: string };
   /** How often the fleet sends what is due, real ms. */
   tickMs?: number;
   log: (line: string) => void;
 }
+
+/** What `pipemeter demo` (and `npm start`) runs without options: 60 simulated seconds per second, seed 1, the sidecar's own ports. */
+export const demoDefaults = { speed: 60, seed: 1, metricsPort: 9464, ingestPort: 9465 } as const;
 
 export interface DemoStats {
   sent: number;
@@ -100,12 +105,20 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     const secretFile = join(dir, 'firecrawl-secret');
     writeFileSync(secretFile, secret + '\n', { mode: 0o600 });
     const config = loadConfig(demoConfigYaml(fleet, secretFile, healthUrl), '<demo config>');
-    sidecar = await startSidecar(config, {
-      metricsPort: opts.metricsPort,
-      ingestPort: opts.ingestPort,
-      deps: { logger: opts.log },
-      drainMs: 2_000,
-    });
+    try {
+      sidecar = await startSidecar(config, {
+        metricsPort: opts.metricsPort,
+        ingestPort: opts.ingestPort,
+        deps: { logger: opts.log },
+        drainMs: 2_000,
+        flags: opts.listenFlags,
+      });
+    } catch (err) {
+      // The health endpoints listen already: left open, they would keep the process alive after the error.
+      await new Promise<void>((resolve) => health.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     ingestUrl = sidecar.ingestUrl;
   }
   const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
@@ -143,9 +156,12 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
   }
 
   let busy = Promise.resolve();
+  let stopping = false;
   const timer = setInterval(() => {
-    // One tick at a time, in order: a job's start must reach the sidecar before its finish.
+    // One tick at a time, in order: a job's start must reach the sidecar before its finish. Ticks still queued
+    // when stop() is called are skipped: on a busy machine they pile up, and replaying them would outlast --duration.
     busy = busy.then(async () => {
+      if (stopping) return;
       for (const o of fleet.tick(Date.now())) await send(o);
     });
   }, opts.tickMs ?? 250);
@@ -158,6 +174,7 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     sidecar,
     async stop() {
       clearInterval(timer);
+      stopping = true;
       await busy;
       await new Promise<void>((resolve) => {
         health.close(() => resolve());

@@ -19,7 +19,7 @@ import {
   seriesOverflow,
   statsdDatagramsDropped,
 } from '../catalog/index.js';
-import { DENOMINATOR_FLOOR, histogramQuantile, oneOf, quantileTag, ratio, selector, sumBy } from './promql.js';
+import { DENOMINATOR_FLOOR, histogramQuantile, jobsMatcher, oneOf, own, ownMatchers, quantileTag, ratio, selector, sumBy, targetJobs } from './promql.js';
 import { type AlertingRule, type RuleGroup, httpErrorRatioRecord, quantileRecord, sloErrorRatioRecord } from './rules.js';
 import type { AlertKnobs, BurnWindow, Settings } from './settings.js';
 
@@ -74,9 +74,10 @@ function build(s: Settings, d: Draft): AlertDef {
 
 function scraperAlerts(s: Settings): Draft[] {
   const { noItems, schemaErrors, itemRateDrop, noRecentSuccess } = s.scraper;
-  const items = scraperItemsCreated.name;
-  const lastSuccess = `max by (scraper) (max_over_time(${scraperLastSuccess.name}[${noRecentSuccess.memory}]))`;
-  const exporting = `count by (scraper) (${scraperRuns.name})`;
+  const items = own(s, scraperItemsCreated.name);
+  const runs = own(s, scraperRuns.name);
+  const lastSuccess = `max by (scraper) (max_over_time(${own(s, scraperLastSuccess.name)}[${noRecentSuccess.memory}]))`;
+  const exporting = `count by (scraper) (${runs})`;
   return [
     {
       group: 'scraper',
@@ -86,14 +87,14 @@ function scraperAlerts(s: Settings): Draft[] {
       expr:
         `(${sumBy(['scraper'], `increase(${items}[${noItems.window}])`)} == 0 ` +
         `or ${exporting} * 0 unless on (scraper) count by (scraper) (${items})) ` +
-        `and on (scraper) count by (scraper) (${scraperRuns.name} offset ${noItems.window})`,
+        `and on (scraper) count by (scraper) (${runs} offset ${noItems.window})`,
       knobs: noItems,
       summary: 'A scraper created no items.',
       description: `Scraper {{ $labels.scraper }} created no items in the last ${noItems.window}.`,
       runbook: {
         meaning: `The scraper has been exporting metrics for at least ${noItems.window} and created no item of any type in that time: it runs but finds nothing, or it does not run.`,
         look: [
-          `sum by (scraper, item_type) (increase(${items}{scraper="<name>"}[1h]))`,
+          `sum by (scraper, item_type) (increase(${scraperItemsCreated.name}{scraper="<name>"}[1h]))`,
           `sum by (scraper, outcome) (increase(${scraperRuns.name}{scraper="<name>"}[1h]))`,
           `sum by (scraper, error_type) (increase(${scraperSchemaErrors.name}{scraper="<name>"}[1h]))`,
         ],
@@ -109,7 +110,7 @@ function scraperAlerts(s: Settings): Draft[] {
       alert: 'ScraperHighSchemaErrorRate',
       expr:
         ratio(
-          sumBy(['scraper'], `rate(${scraperSchemaErrors.name}[${schemaErrors.window}])`),
+          sumBy(['scraper'], `rate(${own(s, scraperSchemaErrors.name)}[${schemaErrors.window}])`),
           sumBy(['scraper'], `rate(${items}[${schemaErrors.window}])`),
         ) + ` > ${schemaErrors.maxRatio}`,
       knobs: schemaErrors,
@@ -144,8 +145,8 @@ function scraperAlerts(s: Settings): Draft[] {
       runbook: {
         meaning: `The item rate over ${itemRateDrop.window} is below ${pct(itemRateDrop.minRatioOfBaseline)} of the scraper's own ${itemRateDrop.baseline} average: partial breakage (one item type or one source stopped) rather than a full stop.`,
         look: [
-          `sum by (item_type, source) (rate(${items}{scraper="<name>"}[${itemRateDrop.window}]))`,
-          `sum by (item_type, source) (rate(${items}{scraper="<name>"}[${itemRateDrop.baseline}]))`,
+          `sum by (item_type, source) (rate(${scraperItemsCreated.name}{scraper="<name>"}[${itemRateDrop.window}]))`,
+          `sum by (item_type, source) (rate(${scraperItemsCreated.name}{scraper="<name>"}[${itemRateDrop.baseline}]))`,
         ],
         fix: [
           'Compare by item_type and source to find what stopped; fix that parser or source.',
@@ -160,7 +161,7 @@ function scraperAlerts(s: Settings): Draft[] {
       // caught by its failures with no timestamp; max_over_time keeps the timestamp across a restart.
       expr:
         `(time() - ${lastSuccess} > ${noRecentSuccess.maxAgeSeconds} and on (scraper) ${exporting}) ` +
-        `or (${sumBy(['scraper'], `increase(${selector(scraperRuns.name, { outcome: 'failure' })}[${noRecentSuccess.window}])`)} > 0 ` +
+        `or (${sumBy(['scraper'], `increase(${own(s, scraperRuns.name, { outcome: 'failure' })}[${noRecentSuccess.window}])`)} > 0 ` +
         `unless on (scraper) ${lastSuccess})`,
       knobs: noRecentSuccess,
       summary: 'A scraper has not succeeded recently.',
@@ -181,12 +182,11 @@ function scraperAlerts(s: Settings): Draft[] {
 }
 
 function targetAlerts(s: Settings): Draft[] {
-  const jobs = [s.jobs.sidecar, s.jobs.workers, s.jobs.nodeExporter];
   return [
     {
       group: 'targets',
       alert: 'TargetDown',
-      expr: `${selector('up', { job: oneOf(jobs) })} == 0`,
+      expr: `${selector('up', { job: jobsMatcher(targetJobs(s)) })} == 0`,
       knobs: s.targetDown,
       summary: 'A scrape target is down.',
       description: `{{ $labels.instance }} of job {{ $labels.job }} has been unreachable for ${s.targetDown.for}.`,
@@ -218,13 +218,13 @@ function targetAlerts(s: Settings): Draft[] {
     {
       group: 'targets',
       alert: 'ProbeFailing',
-      expr: `min by (job, instance, target) (${probeSuccess.name}) == 0`,
+      expr: `min by (job, instance, target) (${own(s, probeSuccess.name)}) == 0`,
       knobs: s.probeFailing,
       summary: 'A health probe fails.',
       description: `Health probe of {{ $labels.target }} (instance {{ $labels.instance }}) has failed for ${s.probeFailing.for}.`,
       runbook: {
         meaning: 'The target answers scrapes but its health check fails: the container is unhealthy.',
-        look: [`${probeSuccess.name} == 0`, 'probe_duration_seconds'],
+        look: [`${own(s, probeSuccess.name)} == 0`, own(s, 'probe_duration_seconds')],
         fix: ['Read the container health log and the process logs; restart if it is wedged.'],
       },
     },
@@ -233,13 +233,13 @@ function targetAlerts(s: Settings): Draft[] {
 
 function pipelineAlerts(s: Settings): Draft[] {
   const { stageLatency, failureRate, queueBacklog, jobsStuck, realtimeFactor } = s.pipeline;
-  const counted = selector(pipelineJobsFinished.name, { outcome: oneOf(s.slo.countedOutcomes) });
-  const waitP95 = histogramQuantile(pipelineQueueWait, queueBacklog.quantile, s.rateWindow, ['pipeline']);
+  const counted = own(s, pipelineJobsFinished.name, { outcome: oneOf(s.slo.countedOutcomes) });
+  const waitP95 = histogramQuantile(pipelineQueueWait, queueBacklog.quantile, s.rateWindow, ['pipeline'], ownMatchers(s));
   return [
     {
       group: 'pipeline',
       alert: 'PipelineStageLatencyHigh',
-      expr: `${histogramQuantile(pipelineStageDuration, stageLatency.quantile, s.rateWindow, ['pipeline', 'stage'])} > ${stageLatency.maxSeconds}`,
+      expr: `${histogramQuantile(pipelineStageDuration, stageLatency.quantile, s.rateWindow, ['pipeline', 'stage'], ownMatchers(s))} > ${stageLatency.maxSeconds}`,
       knobs: stageLatency,
       summary: 'A pipeline stage is slow.',
       description:
@@ -261,7 +261,7 @@ function pipelineAlerts(s: Settings): Draft[] {
       group: 'pipeline',
       alert: 'PipelineFailureRateHigh',
       expr:
-        `${sumBy(['pipeline', 'stage'], `rate(${pipelineJobFailures.name}[${failureRate.window}])`)} / on (pipeline) group_left ` +
+        `${sumBy(['pipeline', 'stage'], `rate(${own(s, pipelineJobFailures.name)}[${failureRate.window}])`)} / on (pipeline) group_left ` +
         `clamp_min(${sumBy(['pipeline'], `rate(${counted}[${failureRate.window}])`)}, ${DENOMINATOR_FLOOR}) > ${failureRate.maxRatio}`,
       knobs: failureRate,
       summary: 'Many jobs of a pipeline fail at one stage.',
@@ -285,7 +285,7 @@ function pipelineAlerts(s: Settings): Draft[] {
       alert: 'PipelineQueueBacklog',
       expr:
         `label_replace(${waitP95} > ${queueBacklog.maxWaitSeconds}, "signal", "wait_${quantileTag(queueBacklog.quantile)}_seconds", "", "") ` +
-        `or label_replace(max by (pipeline) (${pipelineQueueDepth.name}) > ${queueBacklog.maxDepth}, "signal", "depth", "", "")`,
+        `or label_replace(max by (pipeline) (${own(s, pipelineQueueDepth.name)}) > ${queueBacklog.maxDepth}, "signal", "depth", "", "")`,
       knobs: queueBacklog,
       summary: 'A pipeline queue is backing up.',
       description:
@@ -304,14 +304,17 @@ function pipelineAlerts(s: Settings): Draft[] {
     {
       group: 'pipeline',
       alert: 'PipelineJobsStuck',
+      // The offset guard, as ScraperNoItemsCreated's: a pipeline exporting for less than the window (a fresh deploy, a
+      // Prometheus just started) has not had the window to finish anything, so it is not judged yet.
       expr:
-        `${sumBy(['pipeline'], pipelineJobsInProgress.name)} > 0 and on (pipeline) ` +
-        `${sumBy(['pipeline'], `increase(${pipelineJobsFinished.name}[${jobsStuck.window}])`)} == 0`,
+        `${sumBy(['pipeline'], own(s, pipelineJobsInProgress.name))} > 0 and on (pipeline) ` +
+        `${sumBy(['pipeline'], `increase(${own(s, pipelineJobsFinished.name)}[${jobsStuck.window}])`)} == 0 ` +
+        `and on (pipeline) count by (pipeline) (${own(s, pipelineJobsFinished.name)} offset ${jobsStuck.window})`,
       knobs: jobsStuck,
       summary: 'A pipeline has jobs in progress and finishes none.',
       description: `Pipeline {{ $labels.pipeline }} has {{ $value }} jobs in progress and finished none in the last ${jobsStuck.window}.`,
       runbook: {
-        meaning: `Jobs are in progress but none finished (any outcome) in ${jobsStuck.window}: workers hang, or lifecycle events (completed/failed webhooks) stopped arriving.`,
+        meaning: `Jobs are in progress but none finished (any outcome) in ${jobsStuck.window}: workers hang, or lifecycle events (completed/failed webhooks) stopped arriving. A pipeline exported for less than ${jobsStuck.window} is not judged yet.`,
         look: [
           `sum by (pipeline) (${pipelineJobsInProgress.name})`,
           `sum by (pipeline, outcome) (increase(${pipelineJobsFinished.name}[${jobsStuck.window}]))`,
@@ -326,7 +329,7 @@ function pipelineAlerts(s: Settings): Draft[] {
     {
       group: 'pipeline',
       alert: 'PipelineHighRealtimeFactor',
-      expr: `${histogramQuantile(pipelineRealtimeFactor, realtimeFactor.quantile, realtimeFactor.window, ['pipeline'])} > ${realtimeFactor.max}`,
+      expr: `${histogramQuantile(pipelineRealtimeFactor, realtimeFactor.quantile, realtimeFactor.window, ['pipeline'], ownMatchers(s))} > ${realtimeFactor.max}`,
       knobs: realtimeFactor,
       summary: 'A media pipeline processes slower than planned.',
       description:
@@ -348,8 +351,8 @@ function pipelineAlerts(s: Settings): Draft[] {
 function httpAlerts(s: Settings): Draft[] {
   const { errorRate } = s.http;
   const count = `${httpServerRequestDuration.name}_count`;
-  const all = sumBy(['job'], `rate(${count}[${errorRate.window}])`);
-  const errors = sumBy(['job'], `rate(${selector(count, { status_code: '~5..' })}[${errorRate.window}])`);
+  const all = sumBy(['job'], `rate(${own(s, count)}[${errorRate.window}])`);
+  const errors = sumBy(['job'], `rate(${own(s, count, { status_code: '~5..' })}[${errorRate.window}])`);
   return [
     {
       group: 'http',
@@ -437,12 +440,12 @@ function sloAlerts(s: Settings): Draft[] {
 /** Alerts on pipemeter itself: every one reads a self-metric that counts data folded, refused or lost. */
 function selfAlerts(s: Settings): Draft[] {
   const { seriesOverflow: overflow, ingestRejected: rejected, statsdDropped: dropped } = s.self;
-  const events = (outcome?: string) => selector(ingestEvents.name, outcome === undefined ? {} : { outcome });
+  const events = (outcome?: string) => own(s, ingestEvents.name, outcome === undefined ? {} : { outcome });
   return [
     {
       group: 'self',
       alert: 'PipemeterSeriesOverflow',
-      expr: `${sumBy(['job', 'instance', 'metric'], `increase(${seriesOverflow.name}[${overflow.window}])`)} > 0`,
+      expr: `${sumBy(['job', 'instance', 'metric'], `increase(${own(s, seriesOverflow.name)}[${overflow.window}])`)} > 0`,
       knobs: overflow,
       summary: 'A metric family is past its series cap.',
       description:
@@ -492,7 +495,7 @@ function selfAlerts(s: Settings): Draft[] {
     {
       group: 'self',
       alert: 'PipemeterStatsdDatagramsDropped',
-      expr: `${sumBy(['job', 'instance'], `increase(${statsdDatagramsDropped.name}[${dropped.window}])`)} > 0`,
+      expr: `${sumBy(['job', 'instance'], `increase(${own(s, statsdDatagramsDropped.name)}[${dropped.window}])`)} > 0`,
       knobs: dropped,
       summary: 'The kernel drops StatsD datagrams before the sidecar reads them.',
       description:

@@ -8,7 +8,7 @@ import { toYaml } from './yaml.js';
 export const composeDefaults = {
   services: { sidecar: 'pipemeter', prometheus: 'prometheus', alertmanager: 'alertmanager', grafana: 'grafana' },
   images: {
-    // The sidecar runs from this checkout (after `npm install`, which builds dist/): no image to publish or pull.
+    // The sidecar runs from this checkout (after `npm install && npm run build`, which writes dist/): no image to publish or pull.
     sidecar: 'node:20-bookworm-slim',
     prometheus: 'prom/prometheus:v2.53.2',
     alertmanager: 'prom/alertmanager:v0.27.0',
@@ -124,7 +124,7 @@ export function composeFiles(s: Settings): { path: string; content: string }[] {
   const cs = composeSettings(s);
   const datasource = grafanaFiles(cs).find((f) => f.path === 'provisioning/datasources/prometheus.yml')!;
   return [
-    { path: 'compose.yaml', content: toYaml(compose(cs), `${HEADER} Run: npm install && docker compose -f deploy/compose/compose.yaml up`) },
+    { path: 'compose.yaml', content: toYaml(compose(cs), `${HEADER} Run: npm install && npm run build && docker compose -f deploy/compose/compose.yaml up`) },
     { path: 'pipemeter.yaml', content: composeSidecarConfig() },
     { path: 'prometheus/prometheus.yml', content: prometheusConfig(cs) },
     { path: 'grafana/datasources/prometheus.yml', content: datasource.content },

@@ -88,5 +88,36 @@ export function metricsMarkdown(): string {
 Every metric family pipemeter defines. Labels hold bounded values only; ids travel as exemplars.
 Histograms also expose \`_bucket\`, \`_sum\` and \`_count\`; bucket bounds are in the family's unit.
 
-${tables.join('\n')}`;
+${tables.join('\n')}
+## Series that start at zero
+
+A scraper handle (\`meter.scraper(name, { itemTypes })\`, or a scraper in the sidecar config) starts
+\`scraper_runs_total\` and \`scraper_run_duration_seconds\` at 0 for both outcomes, and
+\`scraper_items_created_total\` at 0 for each declared item type, so \`rate()\`, \`increase()\` and
+ScraperNoItemsCreated have a series from the first scrape instead of nothing. A pipeline handle does the same
+for its jobs by outcome and, for declared stages, its stage durations and failures.
+
+The items series of a declared item type needs a \`source\` before any item arrived. With \`sources\` declared
+(\`meter.scraper(name, { itemTypes, sources: ['https://www.beatport.com'] })\`, or \`sources:\` in the sidecar
+config), it starts one series per source host. Without, it starts one series with \`source=""\`:
+
+\`\`\`
+scraper_items_created_total{scraper="beatport",item_type="track",source=""} 0
+\`\`\`
+
+This is not a bug, and it is not an item without a source: it is a zero that says "this type exists, none yet".
+Prometheus stores an empty label value as no label, so in queries it is the series
+\`scraper_items_created_total{scraper="beatport",item_type="track"}\`, which stays 0 forever; sums by scraper or
+item type are unchanged, and a breakdown \`by (source)\` shows it as an empty source with a rate of 0. Declare the
+sources to have only real ones.
+
+## Your own families
+
+\`meter.counter\`, \`meter.gauge\` and \`meter.histogram\` (or \`families:\` in the sidecar config) declare families
+beside the catalog's, under the same rules: counter names end in \`_total\`, labels named like ids are refused.
+A histogram needs its \`buckets\`: there is no default layout, because bounds are a judgement about the values'
+range in the family's unit and no one layout fits seconds, bytes and counts. Give increasing upper bounds
+(\`buckets: [0.1, 0.5, 1, 5]\`) or reuse a catalog layout: \`catalog.stageSeconds\` (10 ms .. 1 h),
+\`catalog.jobSeconds\` (1 s .. 4 h), \`catalog.queueWaitSeconds\` (100 ms .. 2 h), \`catalog.realtimeFactor\` (0.05 .. 20).
+`;
 }

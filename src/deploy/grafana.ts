@@ -27,10 +27,10 @@ import {
   seriesOverflow,
   statsdDatagramsDropped,
 } from '../catalog/index.js';
-import { runbookAnchor } from './alerts.js';
+import { alertDefs, runbookAnchor } from './alerts.js';
 import { dashboardUids } from './grafana-ids.js';
 import { DATASOURCE_VARIABLE, DS, type PanelSpec, type Query, panels, redBelow, redFrom } from './grafana-panels.js';
-import { histogramQuantile, oneOf, quantileTag, ratio, selector } from './promql.js';
+import { histogramQuantile, jobsMatcher, oneOf, quantileTag, ratio, selector, targetJobs } from './promql.js';
 import { httpErrorRatio } from './rules.js';
 import type { Settings } from './settings.js';
 import { toJson, toYaml } from './yaml.js';
@@ -80,8 +80,8 @@ function runbooks(s: Settings, ...alerts: string[]): { title: string; url: strin
   return alerts.map((a) => ({ title: `Runbook: ${a}`, url: `${s.runbookBaseUrl}#${runbookAnchor(a)}` }));
 }
 
-function variables(owner: 'scraper' | 'pipeline' | 'both'): dashboard.VariableModel[] {
-  const q = (name: string, query: string) =>
+function variables(s: Settings, owner: 'scraper' | 'pipeline' | 'both'): dashboard.VariableModel[] {
+  const q = (name: string, query: string, allValue = '.*') =>
     new dashboard.QueryVariableBuilder(name)
       .label(name)
       .query(query)
@@ -90,7 +90,7 @@ function variables(owner: 'scraper' | 'pipeline' | 'both'): dashboard.VariableMo
       .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
       .includeAll(true)
       .multi(true)
-      .allValue('.*')
+      .allValue(allValue)
       .current({ text: ['All'], value: ['$__all'] })
       .sort(dashboard.VariableSort.AlphabeticalAsc)
       .build();
@@ -102,7 +102,10 @@ function variables(owner: 'scraper' | 'pipeline' | 'both'): dashboard.VariableMo
     .current({ text: DATASOURCE_NAME, value: `\${${DATASOURCE_INPUT}}` })
     .hide(dashboard.VariableHide.DontHide)
     .build();
-  const list = [datasource, q('job', 'label_values(up, job)')];
+  // The jobs the shipped config scrapes, and All means exactly them: other jobs' `up` and their series of the same
+  // names (blackbox_exporter's probe_success) stay off pipemeter's dashboards, as they stay out of its alerts.
+  const jobs = jobsMatcher(targetJobs(s));
+  const list = [datasource, q('job', `label_values(${selector('up', { job: jobs })}, job)`, jobs.slice(1))];
   if (owner !== 'pipeline') list.push(q('scraper', `label_values(${scraperRuns.name}{job=~"$job"}, scraper)`));
   // Runs and finished jobs start at zero for every scraper and pipeline, so the lists are complete from the start.
   if (owner !== 'scraper') list.push(q('pipeline', `label_values(${pipelineJobsFinished.name}{job=~"$job"}, pipeline)`));
@@ -133,7 +136,7 @@ function dashboardOf(s: Settings, uid: string, title: string, description: strin
       link('Alertmanager', `${alertmanager}/#/alerts`),
       link('Runbooks', s.runbookBaseUrl),
     ]);
-  for (const v of variables(owner)) b.withVariable({ build: () => v });
+  for (const v of variables(s, owner)) b.withVariable({ build: () => v });
   const built = panels(specs);
   for (const p of built) {
     if ('row' in p) b.withRow({ build: () => p.row });
@@ -365,9 +368,9 @@ function fleet(s: Settings): Dashboard {
     {
       kind: 'timeseries',
       title: 'Firing alerts',
-      description: 'Alerts Prometheus is firing now, by name and severity.',
+      description: "pipemeter's alerts Prometheus is firing now, by name and severity.",
       unit: 'short',
-      queries: [{ expr: 'sum by (alertname, severity) (ALERTS{alertstate="firing"})', legend: '{{alertname}} ({{severity}})' }],
+      queries: [{ expr: `sum by (alertname, severity) (${selector('ALERTS', { alertstate: 'firing', alertname: oneOf(alertDefs(s).map((d) => d.rule.alert)) })})`, legend: '{{alertname}} ({{severity}})' }],
     },
     {
       kind: 'timeseries',

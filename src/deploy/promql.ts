@@ -1,5 +1,6 @@
 /** PromQL building blocks shared by the rule, alert and dashboard generators, so every query is spelled one way. */
 import type { FamilyDef } from '../catalog/index.js';
+import type { Settings } from './settings.js';
 
 /**
  * Guard for ratio denominators: with no traffic `x / 0` is NaN or +Inf, which either hides a real
@@ -16,6 +17,35 @@ export function selector(name: string, matchers: Readonly<Record<string, string>
 /** oneOf renders a regex matcher value for a closed set of label values. */
 export function oneOf(values: readonly string[]): string {
   return `~${values.join('|')}`;
+}
+
+/** regexValue escapes a literal for a regex matcher inside a PromQL string (`a.b` → `a\\.b`). */
+function regexValue(literal: string): string {
+  return literal.replace(/[.*+?^${}()|[\]\\]/g, '\\\\$&');
+}
+
+/** jobsMatcher renders a regex matcher value that matches exactly the given job names. */
+export function jobsMatcher(jobs: readonly string[]): string {
+  return oneOf([...new Set(jobs)].map(regexValue));
+}
+
+/**
+ * ownMatchers select pipemeter's own series: the scrape jobs of the sidecar and the workers (`settings.jobs`).
+ * Other exporters write some of the same names (blackbox_exporter's `probe_success`), so every shipped rule and
+ * alert reads a catalog family through these, as the monitoring mixins read theirs through a job selector.
+ */
+export function ownMatchers(s: Pick<Settings, 'jobs'>): Record<string, string> {
+  return { job: jobsMatcher([s.jobs.sidecar, s.jobs.workers]) };
+}
+
+/** own renders a selector of one of pipemeter's own families (see ownMatchers), with any further matchers. */
+export function own(s: Pick<Settings, 'jobs'>, name: string, matchers: Readonly<Record<string, string>> = {}): string {
+  return selector(name, { ...ownMatchers(s), ...matchers });
+}
+
+/** targetJobs are the jobs whose targets the shipped config scrapes and TargetDown watches: pipemeter's and node_exporter. */
+export function targetJobs(s: Pick<Settings, 'jobs'>): readonly string[] {
+  return [s.jobs.sidecar, s.jobs.workers, s.jobs.nodeExporter];
 }
 
 export function sumBy(labels: readonly string[], inner: string): string {

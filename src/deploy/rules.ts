@@ -9,7 +9,7 @@ import {
   scraperRuns,
   scraperSchemaErrors,
 } from '../catalog/index.js';
-import { baseName, histogramQuantile, level, oneOf, ownerLabel, quantileTag, ratio, selector, sumBy } from './promql.js';
+import { baseName, histogramQuantile, level, oneOf, own, ownMatchers, ownerLabel, quantileLabels, quantileTag, ratio, selector, sumBy } from './promql.js';
 import { parseDuration } from '../shared/units.js';
 import type { Duration, Settings } from './settings.js';
 
@@ -91,7 +91,7 @@ function quantileRules(s: Settings): RecordingRule[] {
     // HTTP quantiles keep the job (httpRules); the other domains' owner labels (scraper, pipeline) name the worker.
     .filter((f) => f.type === 'histogram' && f.domain !== 'http')
     .flatMap((f) =>
-      s.quantiles.map((q) => ({ record: quantileRecord(f, q, s.rateWindow), expr: histogramQuantile(f, q, s.rateWindow) })),
+      s.quantiles.map((q) => ({ record: quantileRecord(f, q, s.rateWindow), expr: histogramQuantile(f, q, s.rateWindow, quantileLabels(f), ownMatchers(s)) })),
     );
 }
 
@@ -104,16 +104,16 @@ function throughputRules(s: Settings): RecordingRule[] {
     .flatMap((f) => {
       const by = throughputLabels(f);
       return [
-        { record: rateRecord(f, s.rateWindow), expr: sumBy(by, `rate(${f.name}[${s.rateWindow}])`) },
-        ...THROUGHPUT_WINDOWS.map((w) => ({ record: increaseRecord(f, w), expr: sumBy(by, `increase(${f.name}[${w}])`) })),
+        { record: rateRecord(f, s.rateWindow), expr: sumBy(by, `rate(${own(s, f.name)}[${s.rateWindow}])`) },
+        ...THROUGHPUT_WINDOWS.map((w) => ({ record: increaseRecord(f, w), expr: sumBy(by, `increase(${own(s, f.name)}[${w}])`) })),
       ];
     });
 }
 
 /** outcomeRatio is the share of a family's events with a bad outcome, by the given labels. */
-function outcomeRatio(name: string, by: readonly string[], bad: readonly string[], counted: readonly string[] | undefined, w: string) {
-  const den = counted === undefined ? selector(name) : selector(name, { outcome: oneOf(counted) });
-  return ratio(sumBy(by, `rate(${selector(name, { outcome: oneOf(bad) })}[${w}])`), sumBy(by, `rate(${den}[${w}])`));
+function outcomeRatio(s: Settings, name: string, by: readonly string[], bad: readonly string[], counted: readonly string[] | undefined, w: string) {
+  const den = counted === undefined ? own(s, name) : own(s, name, { outcome: oneOf(counted) });
+  return ratio(sumBy(by, `rate(${own(s, name, { outcome: oneOf(bad) })}[${w}])`), sumBy(by, `rate(${den}[${w}])`));
 }
 
 function ratioRules(s: Settings): RecordingRule[] {
@@ -121,18 +121,18 @@ function ratioRules(s: Settings): RecordingRule[] {
   return [
     {
       record: `scraper:${baseName(scraperRuns)}:failure_ratio_rate${w}`,
-      expr: outcomeRatio(scraperRuns.name, ['scraper'], ['failure'], undefined, w),
+      expr: outcomeRatio(s, scraperRuns.name, ['scraper'], ['failure'], undefined, w),
     },
     {
       record: `scraper:${baseName(scraperSchemaErrors)}:per_item_ratio_rate${w}`,
       expr: ratio(
-        sumBy(['scraper'], `rate(${scraperSchemaErrors.name}[${w}])`),
-        sumBy(['scraper'], `rate(${scraperItemsCreated.name}[${w}])`),
+        sumBy(['scraper'], `rate(${own(s, scraperSchemaErrors.name)}[${w}])`),
+        sumBy(['scraper'], `rate(${own(s, scraperItemsCreated.name)}[${w}])`),
       ),
     },
     {
       record: `pipeline:${pipelineStageDuration.name}:failure_ratio_rate${w}`,
-      expr: outcomeRatio(`${pipelineStageDuration.name}_count`, ['pipeline', 'stage'], ['failure'], undefined, w),
+      expr: outcomeRatio(s, `${pipelineStageDuration.name}_count`, ['pipeline', 'stage'], ['failure'], undefined, w),
     },
   ];
 }
@@ -141,11 +141,12 @@ function ratioRules(s: Settings): RecordingRule[] {
 function httpRules(s: Settings): RecordingRule[] {
   const f = httpServerRequestDuration;
   const w = s.rateWindow;
-  const count = `${f.name}_count`;
+  // OpenTelemetry's name: other services' instrumentation writes it too, so these read pipemeter's jobs only.
+  const count = own(s, `${f.name}_count`);
   return [
     { record: httpRequestsRecord(w), expr: sumBy(['job', 'method', 'route', 'status_code'], `rate(${count}[${w}])`) },
-    { record: httpErrorRatioRecord(w), expr: httpErrorRatio(['job', 'route'], w) },
-    ...s.quantiles.map((q) => ({ record: quantileRecord(f, q, w), expr: histogramQuantile(f, q, w, HTTP_QUANTILE_LABELS) })),
+    { record: httpErrorRatioRecord(w), expr: httpErrorRatio(['job', 'route'], w, ownMatchers(s)) },
+    ...s.quantiles.map((q) => ({ record: quantileRecord(f, q, w), expr: histogramQuantile(f, q, w, HTTP_QUANTILE_LABELS, ownMatchers(s)) })),
   ];
 }
 
@@ -158,7 +159,7 @@ export function sloWindows(s: Settings): Duration[] {
 function sloRules(s: Settings): RecordingRule[] {
   return sloWindows(s).map((w) => ({
     record: sloErrorRatioRecord(w),
-    expr: outcomeRatio(pipelineJobsFinished.name, ['pipeline'], s.slo.badOutcomes, s.slo.countedOutcomes, w),
+    expr: outcomeRatio(s, pipelineJobsFinished.name, ['pipeline'], s.slo.badOutcomes, s.slo.countedOutcomes, w),
   }));
 }
 

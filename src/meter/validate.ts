@@ -56,6 +56,15 @@ export function familyProblem(d: FamilyDeclaration): FamilyProblem | undefined {
   }
   if (type === 'histogram') {
     const b = d.buckets;
+    // Required, with no default layout: bounds are a judgement about the values' range in the family's unit, and
+    // no one layout fits seconds, bytes and counts (prom-client's default, 5 ms .. 10 s, misleads for anything else).
+    if (b === undefined) {
+      return problem(
+        'E_FAMILY_BUCKETS',
+        `histogram "${name}": buckets are required: give the upper bounds in the family's unit, in increasing order, e.g. buckets: [0.1, 0.5, 1, 5], ` +
+          'or a layout of the catalog such as catalog.stageSeconds (10 ms .. 1 h) or catalog.jobSeconds (1 s .. 4 h)',
+      );
+    }
     if (!Array.isArray(b) || b.length === 0 || b.some((x, i) => typeof x !== 'number' || !Number.isFinite(x) || (i > 0 && x <= (b[i - 1] as number)))) {
       return problem('E_FAMILY_BUCKETS', `histogram "${name}": buckets must be finite upper bounds in increasing order, e.g. [0.1, 0.5, 1, 5]`);
     }

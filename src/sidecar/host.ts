@@ -30,6 +30,8 @@ export interface StartSidecarOptions {
   kernelDropsEveryMs?: number;
   /** Called once both listeners are bound, before the state file is read (which may take a while for a large one). */
   onListening?: (listeners: { metricsUrl: string; metricsAddress: string; ingestAddress: string }) => void;
+  /** The command-line flag that chose a listener's address, when one did: a listen error names it instead of the config key. */
+  flags?: { metrics?: string; ingest?: string; statsd?: string };
 }
 
 export interface RunningSidecar {
@@ -51,10 +53,11 @@ export interface RunningSidecar {
 
 const DEFAULT_DRAIN_MS = 10_000;
 
-async function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+async function listen(server: Server, port: number, host: string, what: 'metrics' | 'ingest', flag: string | undefined): Promise<number> {
   await new Promise<void>((resolve, reject) => {
+    const fix = flag === undefined ? `set listeners.${what}.port` : `choose another with ${flag}`;
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(new PipemeterError('E_LISTEN', `cannot listen for ${what} on ${host}:${port} (${err.code ?? err.message}); free the port or set listeners.${what}.port`, { cause: err }));
+      reject(new PipemeterError('E_LISTEN', `cannot listen for ${what} on ${host}:${port} (${err.code ?? err.message}); free the port or ${fix}`, { cause: err }));
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
@@ -65,12 +68,12 @@ async function listen(server: Server, port: number, host: string, what: string):
 }
 
 /** bindStatsd opens the StatsD UDP socket; every datagram goes to the sidecar, which counts what it refuses. */
-async function bindStatsd(sidecar: Sidecar, host: string, port: number): Promise<Socket> {
+async function bindStatsd(sidecar: Sidecar, host: string, port: number, flag: string | undefined): Promise<Socket> {
   // A larger receive buffer rides out bursts while the event loop is busy (the kernel caps it at net.core.rmem_max).
   const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 8 * 1024 * 1024 });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
-      reject(new PipemeterError('E_LISTEN', `cannot bind the StatsD socket on ${host}:${port}/udp (${err.code ?? err.message}); free the port or set statsd.port`, { cause: err }));
+      reject(new PipemeterError('E_LISTEN', `cannot bind the StatsD socket on ${host}:${port}/udp (${err.code ?? err.message}); free the port or ${flag === undefined ? 'set statsd.port' : `choose another with ${flag}`}`, { cause: err }));
     socket.once('error', onError);
     socket.bind(port, host, () => {
       socket.off('error', onError);
@@ -256,9 +259,9 @@ export async function startSidecar(config: SidecarConfig, opts: StartSidecarOpti
   const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
   let udp: Socket | undefined;
   try {
-    const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics');
-    const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest');
-    if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port);
+    const mPort = await listen(metrics, opts.metricsPort ?? config.listeners.metrics.port, mHost, 'metrics', opts.flags?.metrics);
+    const iPort = await listen(ingest, opts.ingestPort ?? config.listeners.ingest.port, iHost, 'ingest', opts.flags?.ingest);
+    if (sidecar.handleStatsdPacket !== undefined) udp = await bindStatsd(sidecar, config.statsd.host, opts.statsdPort ?? config.statsd.port, opts.flags?.statsd);
     const stopDrops = udp === undefined ? () => {} : watchKernelDrops(sidecar, udp, opts.kernelDropsEveryMs ?? 5000);
     opts.onListening?.({ metricsUrl: `http://${urlHost(mHost)}:${mPort}/metrics`, metricsAddress: hostPort(mHost, mPort), ingestAddress: hostPort(iHost, iPort) });
     await sidecar.start();

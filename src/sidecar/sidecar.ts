@@ -36,7 +36,7 @@ export interface SidecarDeps {
 export interface Sidecar {
   readonly meter: Meter;
   readonly jobs: JobTable;
-  /** `/metrics`, `/healthz`, `/readyz` and the landing page: an express app, typed as the request listener it is. */
+  /** `/metrics`, `/healthz` (`/-/healthy`), `/readyz` (`/-/ready`) and the landing page: an express app, typed as the request listener it is. */
   readonly metricsApp: RequestListener;
   /** `/v1/events` and `/v1/webhooks/firecrawl/:pipeline`. */
   readonly ingestApp: RequestListener;
@@ -104,8 +104,8 @@ function landingPage(cfg: SidecarConfig): string {
 <p>Version ${escapeHtml(VERSION)}. Events are ingested on ${escapeHtml(ingest.host)}:${ingest.port} (POST /v1/events).</p>
 <ul>
 <li><a href="/metrics">Metrics</a></li>
-<li><a href="/healthz">Health</a></li>
-<li><a href="/readyz">Readiness</a></li>
+<li><a href="/healthz">Health</a> (also <a href="/-/healthy">/-/healthy</a>)</li>
+<li><a href="/readyz">Readiness</a> (also <a href="/-/ready">/-/ready</a>)</li>
 </ul>
 </body></html>
 `;
@@ -190,10 +190,11 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
   metricsApp.get('/metrics', (req, res) => {
     void serveMetrics(req, res, render, meter.releaseChunks);
   });
-  metricsApp.get('/healthz', (_req, res) => {
+  // /-/healthy and /-/ready are the Prometheus ecosystem's paths (Prometheus, Alertmanager, the Pushgateway), beside the /healthz and /readyz of Kubernetes habit.
+  metricsApp.get(['/healthz', '/-/healthy'], (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
-  metricsApp.get('/readyz', (_req, res) => {
+  metricsApp.get(['/readyz', '/-/ready'], (_req, res) => {
     if (ready) res.type('text/plain').send('ready\n');
     else res.status(503).type('text/plain').send('not ready: loading the state file\n');
   });

@@ -1,7 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -134,17 +136,53 @@ describe('pipemeter check (in process)', () => {
     const s = await stub((req, res) => sidecar.metricsApp(req, res));
     const quiet = await runCheck([s.url, '--json']);
     const notes = quiet.report!.targets[0]!.findings.filter((f) => f.code === 'ingest-rejected');
-    expect(notes.map((f) => [f.severity, f.message.split(' since')[0]])).toEqual([
-      ['note', '1 statsd events or requests were refused (malformed_line)'],
-      ['note', '1 statsd events or requests were refused (unmapped)'],
+    expect(notes.map((f) => [f.severity, f.message])).toEqual([
+      ['note', 'the sidecar refused 1 StatsD line (reason malformed_line) since the process started; it logged the first one with the fix'],
+      ['note', 'the sidecar refused 1 StatsD line (reason unmapped) since the process started; it logged the first one with the fix'],
     ]);
     expect(quiet.code).toBe(0);
+    // The table names each refusal by what and why, not the family once per note.
+    const human = await runCheck([s.url]);
+    expect(human.stdout).toContain('  note ingest-rejected: the sidecar refused 1 StatsD line (reason malformed_line) since the process started');
+    expect(human.stdout).toContain('  note ingest-rejected: the sidecar refused 1 StatsD line (reason unmapped) since the process started');
+    expect(human.stdout).not.toMatch(/note ingest-rejected: pipemeter_ingest_rejected_total/);
     sidecar.recordStatsdKernelDrops!(42);
     const dropped = await runCheck([s.url, '--json']);
     expect(dropped.report!.targets[0]!.findings).toContainEqual(
       expect.objectContaining({ severity: 'warning', code: 'statsd-dropped', message: expect.stringMatching(/^the kernel dropped 42 StatsD datagrams/) }),
     );
     expect(dropped.code).toBe(1);
+  });
+
+  it('names the events refused on the ingest API in words, in the plural when there are several', async () => {
+    const { sidecar } = makeSidecar('scrapers:\n  beatport: { item_types: [track] }\n');
+    const s = await stub((req, res) => (req.url === '/v1/events' ? sidecar.ingestApp(req, res) : sidecar.metricsApp(req, res)));
+    const bad = Array.from({ length: 4 }, () => JSON.stringify({ type: 'item_created', scraper: 'nobody', item_type: 'track' })).join('\n');
+    await fetch(`http://127.0.0.1:${s.port}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: bad });
+    const { report } = await runCheck([s.url, '--json']);
+    const notes = report!.targets[0]!.findings.filter((f) => f.code === 'ingest-rejected').map((f) => f.message);
+    expect(notes).toEqual([expect.stringMatching(/^the sidecar refused 4 events sent to POST \/v1\/events \(reason \w+\) since the process started/)]);
+  });
+
+  it('names an OpenMetrics counter family one way in every finding and in top: with _total', async () => {
+    const body = [
+      '# TYPE scrape_requests counter',
+      '# HELP scrape_requests Requests.',
+      'scrape_requests_total{request_id="r-1"} 1',
+      'scrape_requests_total{request_id="r-2"} 1',
+      'scrape_requests_total{request_id="r-2"} 1',
+      '# EOF',
+      '',
+    ].join('\n');
+    const s = await serveBody(body, OM);
+    const { report } = await runCheck([s.url, '--json']);
+    const t = report!.targets[0]!;
+    expect(t.findings.map((f) => [f.code, f.family])).toEqual([
+      ['duplicate-series', 'scrape_requests_total'],
+      ['id-like-label', 'scrape_requests_total'],
+    ]);
+    expect(t.findings[1]!.message).toMatch(/^label "request_id" of scrape_requests_total /);
+    expect(t.top).toEqual([{ family: 'scrape_requests_total', series: 3 }]);
   });
 
   it('reports a broken exposition with the line of the problem (exit 1)', async () => {
@@ -264,7 +302,7 @@ describe('pipemeter check (in process)', () => {
   it('writes the --json shape docs/check.md documents: same keys, key order, findings by severity', async () => {
     const doc = readFileSync(`${repo}docs/check.md`, 'utf8');
     const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(doc)![1]!) as CheckReport;
-    const s = await serveBody(fresh(fixture('python-client.txt')) + 'crawl_pages_total{crawl_id="a"} 1\na 1\na 2\n');
+    const s = await serveBody(fresh(fixture('python-client.txt')) + 'crawl_pages_total{crawl_id="3f2b6c1e-8a4d-4c7e-9b1a-2d5e6f7a8b9c"} 1\na 1\na 2\n');
     const closed = await stub(() => {});
     await cleanups.pop()!();
     const { report } = await runCheck([s.url, closed.url, '--catalog', '--retries', '0', '--json']);
@@ -403,6 +441,85 @@ describe('pipemeter check (in process)', () => {
   ])('label value %s looks like %s', (value, want) => expect(idShapeOf(value)).toBe(want));
 });
 
+describe('pipemeter check with credentials', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pipemeter-check-auth-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string) => {
+    const p = join(dir, name);
+    writeFileSync(p, content, { mode: 0o600 });
+    return p;
+  };
+
+  /** guarded answers 200 with a small exposition to the one Authorization it expects, 401 otherwise, and records what came. */
+  async function guarded(expected: string) {
+    const seen: (string | undefined)[] = [];
+    const s = await stub((req, res) => {
+      seen.push(req.headers.authorization);
+      if (req.headers.authorization !== expected) {
+        res.statusCode = 401;
+        res.setHeader('WWW-Authenticate', 'Basic realm="metrics"');
+        res.end('unauthorized\n');
+        return;
+      }
+      res.setHeader('Content-Type', TEXT);
+      res.end('# HELP up_ok Up.\n# TYPE up_ok gauge\nup_ok 1\n');
+    });
+    return { ...s, seen };
+  }
+
+  const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+  it('sends the URL\'s user and password as Basic auth (percent-decoded) and prints user:*** in text and JSON (exit 0)', async () => {
+    const s = await guarded(basic('scrape', 'p@ss:w/rd'));
+    const url = `http://scrape:p%40ss%3Aw%2Frd@127.0.0.1:${s.port}/metrics`;
+    const json = await runCheck([url, '--json']);
+    expect(json.code).toBe(0);
+    expect(json.report!.targets[0]).toMatchObject({ url: `http://scrape:***@127.0.0.1:${s.port}/metrics`, ok: true });
+    const human = await runCheck([url]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`http://scrape:***@127.0.0.1:${s.port}/metrics  OK`);
+    for (const out of [json.stdout, human.stdout]) expect(out).not.toMatch(/p%40ss|p@ss|w%2Frd/);
+    expect(s.seen).toEqual([basic('scrape', 'p@ss:w/rd'), basic('scrape', 'p@ss:w/rd')]);
+  });
+
+  it('reports refused credentials as unreachable, says they were refused, and still prints no password (exit 2)', async () => {
+    const s = await guarded(basic('scrape', 'right'));
+    const { code, stdout, report } = await runCheck([`http://scrape:wrong-secret@127.0.0.1:${s.port}/metrics`, '--retries', '0', '--json']);
+    expect(code).toBe(2);
+    expect(report!.targets[0]).toMatchObject({ reachable: false, status: 401 });
+    expect(report!.targets[0]!.findings[0]!.message).toMatch(/^HTTP 401; .*the Basic credentials sent were refused/);
+    expect(stdout).not.toContain('wrong-secret');
+  });
+
+  it('says how to send credentials when a target answers 401 to none', async () => {
+    const s = await guarded(basic('a', 'b'));
+    const { report } = await runCheck([s.url, '--retries', '0', '--json']);
+    expect(report!.targets[0]!.findings[0]!.message).toMatch(/wants credentials: put them in the URL \(http:\/\/user:password@host\/metrics\) or pass --bearer-token-file FILE/);
+  });
+
+  it('sends --bearer-token-file as Bearer auth to every target, the file\'s whitespace trimmed, and never prints the token', async () => {
+    const [a, b] = [await guarded('Bearer tok-8f3a.secret'), await guarded('Bearer tok-8f3a.secret')];
+    const token = file('token', '  tok-8f3a.secret\n');
+    const { code, stdout } = await runCheck([a.url, b.url, '--bearer-token-file', token]);
+    expect(code).toBe(0);
+    expect([a.seen, b.seen]).toEqual([['Bearer tok-8f3a.secret'], ['Bearer tok-8f3a.secret']]);
+    expect(stdout).not.toContain('tok-8f3a');
+  });
+
+  it.each([
+    ['a missing file', () => [`http://x`, '--bearer-token-file', join(dir, 'nope')], /cannot read --bearer-token-file ".*nope" \(ENOENT\)/],
+    ['an empty file', () => [`http://x`, '--bearer-token-file', file('empty', '\n')], /--bearer-token-file ".*empty" is empty/],
+    ['a file of two lines', () => [`http://x`, '--bearer-token-file', file('two', 'tok-1\ntok-2\n')], /holds more than the token/],
+    ['URL credentials and a token file', () => ['http://u:hunter2@x/metrics', '--bearer-token-file', file('t', 'tok')], /^http:\/\/u:\*\*\*@x\/metrics has credentials in its URL and --bearer-token-file is given/],
+    ['a URL that does not parse', () => ['http://u:hunter2@[x/metrics'], /^"http:\/\/u:\*\*\*@\[x\/metrics" is not a URL/],
+  ])('refuses %s with a usage error that prints no secret', async (_what, argv, message) => {
+    const err = await check.run(argv(), { stdout: new PassThrough(), stderr: new PassThrough(), isTTY: false, env: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message).not.toMatch(/hunter2|tok-1|tok-2/);
+  });
+});
+
 describe('pipemeter check (the built CLI as a process)', () => {
   // A private build of the same tsconfig.build.json as `npm run build`, so a concurrent build of dist/ cannot race this test.
   const outDir = `${repo}tmp/check-cli-${process.pid}`;
@@ -443,6 +560,17 @@ describe('pipemeter check (the built CLI as a process)', () => {
     expect(bad.code).toBe(1);
     expect(down.stdout).toMatch(/UNREACHABLE/);
     expect(down.code).toBe(2);
+  });
+
+  it('prints no password on stdout or stderr, for a target down and for one that is not a URL', async () => {
+    const closed = await stub(() => {});
+    await cleanups.pop()!();
+    const [down, bad] = await Promise.all([cli(['check', `http://ops:s3cr3t-pw@127.0.0.1:${closed.port}/metrics`, '--retries', '0']), cli(['check', 'http://ops:s3cr3t-pw@[bad'])]);
+    expect(down.code).toBe(2);
+    expect(down.stdout).toContain(`http://ops:***@127.0.0.1:${closed.port}/metrics  UNREACHABLE`);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^pipemeter check: "http:\/\/ops:\*\*\*@\[bad" is not a URL/);
+    for (const out of [down.stdout, down.stderr, bad.stdout, bad.stderr]) expect(out).not.toContain('s3cr3t');
   });
 
   it('prints help with examples (exit 0) and a usage error without a stack (exit 2)', async () => {

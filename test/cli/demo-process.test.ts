@@ -1,8 +1,11 @@
 /** The first five minutes, as processes: `pipemeter demo` runs bounded and accelerated, `pipemeter check` passes against it. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { type Server, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/tools.js';
+import { localStack, renderCommand } from '../../src/deploy/local-stack.js';
+import { defaults } from '../../src/deploy/settings.js';
+import { freePort, promtoolCheckMetrics, which } from '../helpers/tools.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const main = `${root}dist/cli/main.js`;
@@ -37,7 +40,7 @@ function cli(args: string[], ready?: RegExp) {
 
 describe('pipemeter demo, then pipemeter check, as processes', () => {
   it('the demo serves a fleet for a bounded accelerated run, check passes against it with the catalog, and the demo ends cleanly', async () => {
-    expect(existsSync(main), 'dist/ is built by npm install (prepare) and npm test (pretest)').toBe(true);
+    expect(existsSync(main), 'dist/ is built by npm test (pretest), npm start (prestart) and npm run build').toBe(true);
     const [metricsPort, ingestPort] = [await freePort(), await freePort()];
     const demo = cli(
       ['demo', '--speed', '1200', '--seed', '4', '--duration', '8s', '--metrics-port', String(metricsPort), '--ingest-port', String(ingestPort)],
@@ -46,9 +49,15 @@ describe('pipemeter demo, then pipemeter check, as processes', () => {
     const banner = await demo.started;
     expect(banner).toContain(`metrics       http://127.0.0.1:${metricsPort}/metrics`);
     expect(banner).toContain(`ingest API    http://127.0.0.1:${ingestPort}/v1/events`);
-    expect(banner).toContain('prometheus --config.file=deploy/prometheus/prometheus.yml');
+    // The commands docs/operations.md shows and the e2e test runs (test/deploy/operations-doc.test.ts compares the doc).
+    const stack = localStack(defaults);
+    expect(banner).toContain(`\n${renderCommand(stack.prometheus, '  ')}\n${renderCommand(stack.alertmanager, '  ')}\n`);
     // Let a few simulated hours of the fleet arrive before judging the endpoint.
     await new Promise((r) => setTimeout(r, 4000));
+    // The demo's /metrics as Prometheus scrapes it in text, default collectors included: promtool finds nothing.
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(text).toContain('nodejs_active_handles{');
+    if (which('promtool') !== undefined || process.env.CI === 'true') expect(promtoolCheckMetrics(text)).toEqual({ code: 0, findings: '' });
     const check = await cli(['check', `127.0.0.1:${metricsPort}`, '--catalog', '--json']).exited;
     expect(check.stderr).toBe('');
     const report = JSON.parse(check.stdout) as { targets: { ok: boolean; reachable: boolean; findings: { severity: string; code: string }[] }[] };
@@ -58,5 +67,26 @@ describe('pipemeter demo, then pipemeter check, as processes', () => {
     const end = await demo.exited;
     expect(end.stdout).toMatch(/stopped; sent \d+ events \(\d+ accepted, 0 refused\) and \d+ webhooks; 0 requests failed/);
     expect(end.code).toBe(0);
-  });
+    // An 8 s demo, a check and promtool as processes: seconds of work that a loaded two-core machine stretches.
+  }, 60_000);
+
+  it.each([
+    ['--metrics-port', 'metrics'],
+    ['--ingest-port', 'ingest'],
+  ])('exits 2 at once when %s names a port in use, and the hint names that flag', async (flag, what) => {
+    const blocker: Server = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '0.0.0.0', r));
+    const taken = String((blocker.address() as { port: number }).port);
+    try {
+      const ports = { '--metrics-port': flag === '--metrics-port' ? taken : '0', '--ingest-port': flag === '--ingest-port' ? taken : '0' };
+      const t0 = Date.now();
+      // --duration 60s: a demo that hangs instead of exiting would outlive the test's timeout.
+      const end = await cli(['demo', '--duration', '60s', ...Object.entries(ports).flat()]).exited;
+      expect(end.code).toBe(2);
+      expect(end.stderr).toMatch(new RegExp(`^pipemeter demo: cannot listen for ${what} on [\\d.]+:${taken} \\(EADDRINUSE\\); free the port or choose another with ${flag}\\n$`));
+      expect(Date.now() - t0).toBeLessThan(20_000);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  }, 30_000);
 });

@@ -10,7 +10,7 @@ import { createMeter } from '../../src/index.js';
 import { PipemeterError } from '../../src/shared/errors.js';
 import { loadConfig } from '../../src/sidecar/config.js';
 import { fakeClock, sampleLines } from '../sidecar/fixtures.js';
-import { builtCli } from '../helpers/tools.js';
+import { builtCli, freePort, promtoolCheckMetrics, which } from '../helpers/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipemeter-serve-'));
 const open: RunningSidecar[] = [];
@@ -181,12 +181,56 @@ describe('pipemeter serve, the built binary', () => {
   });
 
   it.each([
-    [['--bogus'], 'pipemeter serve: unknown option "--bogus"; see pipemeter serve --help\n'],
-    [['--config'], 'pipemeter serve: --config needs a file, e.g. --config config/pipemeter.yaml\n'],
+    [['--bogus'], 'pipemeter serve: unknown option "--bogus"; run "pipemeter serve --help" for the options\n'],
+    [['--config'], 'pipemeter serve: --config needs a value, e.g. --config config/pipemeter.yaml\n'],
   ])('%j is a usage error, exit 2', (args, err) => {
     const r = cli(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(err);
+  });
+
+  it('--web.listen-address and --ingest.listen-address set the listeners without a config file; /-/healthy and /-/ready answer', async () => {
+    const [metricsPort, ingestPort] = [await freePort(), await freePort()];
+    const child = spawn('node', [main, 'serve', `--web.listen-address=127.0.0.1:${metricsPort}`, '--ingest.listen-address', `127.0.0.1:${ingestPort}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const deadline = Date.now() + 15_000;
+    while (!out.includes('ingest on') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 25));
+    expect(out).toContain(`pipemeter serve: metrics on http://127.0.0.1:${metricsPort}/metrics, ingest on http://127.0.0.1:${ingestPort}/v1/events`);
+    const base = `http://127.0.0.1:${metricsPort}`;
+    for (const [path, body] of [['/-/healthy', 'ok\n'], ['/-/ready', 'ready\n'], ['/healthz', 'ok\n'], ['/readyz', 'ready\n']] as const) {
+      const res = await fetch(`${base}${path}`);
+      expect([path, res.status, await res.text()]).toEqual([path, 200, body]);
+    }
+    expect((await post(`http://127.0.0.1:${ingestPort}/v1/events`, { type: 'job_started', pipeline: 'video', job_id: 'v-1' })).status).toBe(200);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toContain('pipeline_jobs_in_progress{pipeline="video"} 1\n');
+    // What Prometheus scrapes from the process, prom-client's default collectors included: promtool finds nothing.
+    expect(text).toContain('nodejs_active_handles{');
+    if (which('promtool') !== undefined || process.env.CI === 'true') expect(promtoolCheckMetrics(text)).toEqual({ code: 0, findings: '' });
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('a taken --web.listen-address: exit 2, and the hint names the flag, not a config key', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const r = cli(`--web.listen-address=127.0.0.1:${port}`, '--ingest.listen-address=127.0.0.1:0');
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`pipemeter serve: cannot listen for metrics on 127.0.0.1:${port} (EADDRINUSE); free the port or choose another with --web.listen-address\n`);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+
+  it('--statsd.listen-udp needs StatsD on in the config', () => {
+    const r = cli('--statsd.listen-udp=127.0.0.1:0', '--check-config');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('pipemeter serve: --statsd.listen-udp: StatsD is off in <default config>; set statsd.enabled: true there (with its mappings) to listen for it\n');
   });
 
   it('--help shows the options and examples', () => {

@@ -222,5 +222,5 @@ describeWithTools(['promtool', 'amtool'], 'generate --settings: the example\'s o
     const out = results[files.indexOf('pipeline-alerts.yaml')]!.out;
     expect(out).toContain('PipelineStageLatencyHigh');
     expect(out).toContain('(threshold 900s)');
-  }, 60_000);
+  }, 180_000);
 });

@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { catalog } from '../../src/catalog/index.js';
+import { alertDefs } from '../../src/deploy/alerts.js';
 import { parse, stringify } from 'yaml';
 import { DATASOURCE_INPUT, DATASOURCE_NAME, DATASOURCE_UID, GRAFANA_VERSION, grafanaFiles } from '../../src/deploy/grafana.js';
 import { dashboardUids } from '../../src/deploy/grafana-ids.js';
@@ -47,6 +49,7 @@ interface Variable {
   name: string;
   type: string;
   query?: string;
+  allValue?: string;
   datasource?: Ref;
   current?: { text: string | string[]; value: string | string[] };
 }
@@ -93,6 +96,28 @@ describe('dashboards', () => {
     expect(names.slice(0, 2)).toEqual(['datasource', 'job']);
     if (uid !== dashboardUids.pipeline) expect(names).toContain('scraper');
     if (uid !== dashboardUids.scraper) expect(names).toContain('pipeline');
+  });
+
+  it.each(boards.map((b) => [b.uid, b]))("%s reads only the shipped jobs: the job variable lists them, and All means exactly them", (_uid, b) => {
+    const job = b.templating.list.find((v) => v.name === 'job')!;
+    const jobs = `${defaults.jobs.sidecar}|${defaults.jobs.workers}|${defaults.jobs.nodeExporter}`;
+    expect(job.query).toBe(`label_values(up{job=~"${jobs}"}, job)`);
+    expect(job.allValue).toBe(jobs);
+  });
+
+  it('every panel selects catalog families and up by $job, and the firing-alerts panel only pipemeter\'s alerts', () => {
+    const names = new Set(catalog.flatMap((f) => (f.type === 'histogram' ? [`${f.name}_bucket`, `${f.name}_count`, `${f.name}_sum`] : [f.name])).concat('up'));
+    const unselected: string[] = [];
+    for (const p of panels) {
+      for (const t of p.targets) {
+        for (const m of t.expr.matchAll(/(?<![A-Za-z0-9_:"])([a-zA-Z_][a-zA-Z0-9_]*)(\{[^}]*\})?/g)) {
+          if (names.has(m[1]!) && !(m[2] ?? '').includes('job=~"$job"')) unselected.push(`${p.board} / ${p.title}: ${m[0]}`);
+        }
+      }
+    }
+    expect(unselected).toEqual([]);
+    const alerts = panels.flatMap((p) => p.targets.map((t) => t.expr)).filter((e) => e.includes('ALERTS'));
+    expect(alerts).toEqual([`sum by (alertname, severity) (ALERTS{alertstate="firing",alertname=~"${alertDefs(defaults).map((d) => d.rule.alert).join('|')}"})`]);
   });
 
   it.each(boards.map((b) => [b.uid, b]))('%s links to firing alerts, Alertmanager and the runbooks', (_uid, b) => {

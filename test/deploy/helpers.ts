@@ -26,10 +26,13 @@ export function tempCopy(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** runAsync runs a binary without blocking the event loop, so several tool runs go in parallel; bounded by a timeout. */
+/**
+ * runAsync runs a binary without blocking the event loop, so several tool runs go in parallel; bounded by a timeout
+ * long enough for `promtool test rules` on the seven-day cases when a two-core machine runs other test files too.
+ */
 export function runAsync(cmd: string, args: readonly string[], cwd?: string): Promise<{ code: number; out: string }> {
   return new Promise((done) => {
-    execFile(cmd, args, { cwd, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { cwd, timeout: 170_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
       done({ code, out: `${stdout}${stderr}` });
     });

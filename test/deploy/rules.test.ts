@@ -39,7 +39,7 @@ describe('recording rules', () => {
   it.each(histograms.flatMap((f) => quantiles.map(([tag, q]) => [f.name, tag, q])))('%s has a %s recording rule', (name, tag, q) => {
     const r = records.find((x) => x.record?.endsWith(`:${name}:${tag}_5m`));
     expect(r?.expr.startsWith(`histogram_quantile(${q}, sum by (le`)).toBe(true);
-    expect(r?.expr).toContain(`(rate(${name}_bucket[5m]))`);
+    expect(r?.expr).toMatch(new RegExp(`\\(rate\\(${name}_bucket(\\{[^}]*\\})?\\[5m\\]\\)\\)`));
     // Bounded labels only; outcome would split one distribution into several.
     expect(r?.expr).not.toMatch(/by \([^)]*outcome/);
   });
@@ -114,5 +114,44 @@ describe('alerts', () => {
   it('every promtool alert case names an alert that exists', () => {
     const known = new Set(alerts.map((a) => a.alert));
     expect(alertTests.map((t) => t.alertname).filter((n) => !known.has(n))).toEqual([]);
+  });
+});
+
+describe('selectors: every rule reads only pipemeter\'s own series', () => {
+  /** Every name a catalog family's series carry, histogram suffixes included. */
+  const familyNames = new Set(catalog.flatMap((f) => (f.type === 'histogram' ? [`${f.name}_bucket`, `${f.name}_count`, `${f.name}_sum`] : [f.name])));
+  const own = `job=~"${defaults.jobs.sidecar}|${defaults.jobs.workers}"`;
+
+  /** selectors lists each `name{matchers}` in an expression whose name is a catalog family's or `up`. */
+  function selectors(expr: string): { name: string; matchers: string }[] {
+    const out: { name: string; matchers: string }[] = [];
+    for (const m of expr.matchAll(/(?<![A-Za-z0-9_:"])([a-zA-Z_][a-zA-Z0-9_]*)(\{[^}]*\})?/g)) {
+      const name = m[1]!;
+      if (familyNames.has(name) || name === 'up') out.push({ name, matchers: m[2] ?? '' });
+    }
+    return out;
+  }
+
+  it('the check itself sees selectors: a bare family name and one with matchers', () => {
+    expect(selectors('sum(rate(pipeline_jobs_finished_total{outcome="failed"}[5m])) / up')).toEqual([
+      { name: 'pipeline_jobs_finished_total', matchers: '{outcome="failed"}' },
+      { name: 'up', matchers: '' },
+    ]);
+  });
+
+  it.each(rules.map((r) => [r.alert ?? r.record, r]))('%s selects every catalog family by pipemeter\'s jobs', (_name, r) => {
+    const found = selectors(r.expr);
+    const families = found.filter((x) => x.name !== 'up');
+    expect(families.filter((x) => !x.matchers.includes(own))).toEqual([]);
+    // `up` is every target's: only the jobs the shipped config scrapes.
+    expect(found.filter((x) => x.name === 'up' && !/job=~?"/.test(x.matchers))).toEqual([]);
+  });
+
+  it('a promtool case feeds foreign series of pipemeter\'s names and expects silence from every alert', () => {
+    const foreign = readYaml<{ tests: (TestGroup & { input_series: { series: string }[] })[] }>('deploy/prometheus/tests/foreign-series.yaml').tests;
+    const quiet = new Set(foreign.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => (a.exp_alerts ?? []).length === 0).map((a) => a.alertname)));
+    expect([...quiet].sort()).toEqual(alerts.map((a) => a.alert!).sort());
+    const jobs = new Set(foreign.flatMap((t) => t.input_series.map((i) => /job="([^"]*)"/.exec(i.series)?.[1])));
+    for (const j of ['blackbox', 'db-node', 'api']) expect(jobs).toContain(j);
   });
 });

@@ -183,7 +183,7 @@ describeWithTools(['promtool'], 'recording rules and alert conditions over two i
     const r = run('promtool', ['test', 'rules', write([recordingCase, ...alertCases])]);
     expect(r.stdout + r.stderr).toMatch(/SUCCESS/);
     expect(r.code).toBe(0);
-  });
+  }, 60_000);
 
   it('and fails when the answer assumes one instance (the test can fail)', () => {
     const wrong = structuredClone(recordingCase);

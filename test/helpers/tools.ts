@@ -33,17 +33,41 @@ export function which(name: string): string | undefined {
   return r.status === 0 && p !== '' ? p : undefined;
 }
 
+/** The Debian package that installs each binary the tests run (`.ci/run` installs them). */
+const debianPackage: Record<string, string> = {
+  promtool: 'prometheus',
+  amtool: 'prometheus-alertmanager',
+};
+
+/** A requirement that is not a binary on PATH, e.g. a Python module in Debian's python3. */
+export interface Requirement {
+  name: string;
+  /** The Debian package that provides it. */
+  package: string;
+  present(): boolean;
+}
+
+/** pythonWithPrometheusClient is Debian's /usr/bin/python3 with python3-prometheus-client (pyenv's python3 on PATH may lack it). */
+export const pythonWithPrometheusClient: Requirement & { python: string } = {
+  name: '/usr/bin/python3 with prometheus_client',
+  package: 'python3-prometheus-client',
+  python: '/usr/bin/python3',
+  present: () => spawnSync('/usr/bin/python3', ['-c', 'import prometheus_client'], { encoding: 'utf8' }).status === 0,
+};
+
 /**
- * describeWithTools runs the suite when every binary is on PATH. Without them it skips and says
- * why; under CI=true a missing binary fails the suite instead of skipping it.
+ * describeWithTools runs the suite when every binary is on PATH (and every other requirement is met). Without them
+ * it skips and says why; under CI=true a missing one fails the suite instead of skipping it.
  */
-export function describeWithTools(tools: readonly string[], name: string, fn: () => void): void {
-  const missing = tools.filter((t) => which(t) === undefined);
+export function describeWithTools(tools: readonly (string | Requirement)[], name: string, fn: () => void): void {
+  const missing = tools.filter((t) => (typeof t === 'string' ? which(t) === undefined : !t.present()));
   if (missing.length === 0) {
     describe(name, fn);
     return;
   }
-  const why = `needs ${missing.join(', ')} on PATH (Debian packages prometheus, prometheus-alertmanager)`;
+  const names = missing.map((t) => (typeof t === 'string' ? t : t.name));
+  const packages = [...new Set(missing.map((t) => (typeof t === 'string' ? (debianPackage[t] ?? t) : t.package)))];
+  const why = `needs ${names.join(', ')} (Debian package${packages.length === 1 ? '' : 's'} ${packages.join(', ')})`;
   if (process.env.CI === 'true') {
     describe(name, () => {
       throw new Error(`${name}: ${why}; under CI=true these tests must run, not skip`);

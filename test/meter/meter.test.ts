@@ -88,6 +88,16 @@ describe('custom families', () => {
     expect(() => quiet().histogram({ name: 'h_seconds', help: 'H.', buckets })).toThrow(message);
   });
 
+  it('refuses a histogram without buckets, saying they are required and how to give them (there is no default layout)', () => {
+    // JavaScript callers (or a cast) can leave out what the type requires.
+    const declare = () => quiet().histogram({ name: 'fetch_seconds', help: 'Fetch time.', labels: ['site'] } as never);
+    expect(declare).toThrow(expect.objectContaining({ code: 'E_FAMILY_BUCKETS' }));
+    expect(declare).toThrow(
+      'histogram "fetch_seconds": buckets are required: give the upper bounds in the family\'s unit, in increasing order, e.g. buckets: [0.1, 0.5, 1, 5], ' +
+        'or a layout of the catalog such as catalog.stageSeconds (10 ms .. 1 h) or catalog.jobSeconds (1 s .. 4 h)',
+    );
+  });
+
   it('refuses le as a histogram label', () => {
     expect(() => quiet().histogram({ name: 'h_seconds', help: 'H.', labels: ['le'], buckets: [1] })).toThrow(/reserved/);
   });

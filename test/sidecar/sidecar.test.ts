@@ -16,22 +16,25 @@ describe('metrics listener', () => {
     expect(om.text.endsWith('# EOF\n')).toBe(true);
   });
 
-  it('/healthz is ok; /readyz is 503 until start() loaded the state, 200 after, 503 again after stop()', async () => {
+  it.each([
+    ['/healthz', '/readyz'],
+    ['/-/healthy', '/-/ready'],
+  ])('%s is ok; %s is 503 until start() loaded the state, 200 after, 503 again after stop()', async (healthy, ready) => {
     const { sidecar } = makeSidecar('');
     const http = request(sidecar.metricsApp);
-    expect((await http.get('/healthz').expect(200)).text).toBe('ok\n');
-    expect((await http.get('/readyz').expect(503)).text).toBe('not ready: loading the state file\n');
+    expect((await http.get(healthy).expect(200)).text).toBe('ok\n');
+    expect((await http.get(ready).expect(503)).text).toBe('not ready: loading the state file\n');
     await sidecar.start();
-    expect((await http.get('/readyz').expect(200)).text).toBe('ready\n');
+    expect((await http.get(ready).expect(200)).text).toBe('ready\n');
     await sidecar.stop();
-    await http.get('/readyz').expect(503);
+    await http.get(ready).expect(503);
   });
 
   it('/ is a landing page linking the three endpoints; other paths are 404', async () => {
     const { sidecar } = makeSidecar('');
     const res = await request(sidecar.metricsApp).get('/').expect(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
-    for (const href of ['/metrics', '/healthz', '/readyz']) expect(res.text).toContain(`<a href="${href}">`);
+    for (const href of ['/metrics', '/healthz', '/readyz', '/-/healthy', '/-/ready']) expect(res.text).toContain(`<a href="${href}">`);
     await request(sidecar.metricsApp).get('/v1/events').expect(404);
   });
 

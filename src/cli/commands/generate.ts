@@ -6,7 +6,7 @@ import { generateAll } from '../../deploy/index.js';
 import { differsFromDefaults, loadSettings } from '../../deploy/settings-file.js';
 import { type Settings, defaults } from '../../deploy/settings.js';
 import { PipemeterError } from '../../shared/errors.js';
-import { type Command, UsageError } from '../command.js';
+import { type Command, UsageError, missingValue, unknownOption } from '../command.js';
 
 const help = `pipemeter generate: write the Prometheus, Alertmanager and Grafana assets and the docs they link to,
 and the Python package's catalog (python/pipemeter/_catalog.py), generated from the metric catalog.
@@ -53,6 +53,22 @@ async function readSettings(file: string | undefined): Promise<Settings> {
   return loadSettings(text, file);
 }
 
+/** usageOf says what node:util's parseArgs refused in the words every pipemeter command uses. */
+function usageOf(err: Error & { code?: string }, argv: readonly string[]): UsageError {
+  const option = /'(-[^' ]*)/.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return unknownOption('generate', option ?? argv.find((a) => a.startsWith('-')) ?? '');
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (option === '--check') return new UsageError('--check takes no value');
+      return missingValue(option ?? '--out', option === '--settings' ? 'ops/deploy-settings.yaml' : '/tmp/ops');
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return new UsageError(`unexpected argument "${argv.find((a) => !a.startsWith('-')) ?? ''}"; generate takes only options: run "pipemeter generate --help" for them`);
+    default:
+      return new UsageError(`${err.message}; run "pipemeter generate --help" for the options`);
+  }
+}
+
 export const generate: Command = {
   summary: 'write deploy/ (Prometheus, Alertmanager, Grafana) and docs/ from the metric catalog',
   help,
@@ -61,7 +77,7 @@ export const generate: Command = {
     try {
       ({ values } = parseArgs({ args: argv, options: { out: { type: 'string' }, check: { type: 'boolean' }, settings: { type: 'string' } }, strict: true }));
     } catch (err) {
-      throw new UsageError(`${(err as Error).message}; see "pipemeter generate --help"`);
+      throw usageOf(err as Error & { code?: string }, argv);
     }
     const root = resolve(values.out ?? process.cwd());
     const settings = await readSettings(values.settings);

@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { type GeneratedFile, generateAll } from '../../../src/deploy/index.js';
+import { localStack } from '../../../src/deploy/local-stack.js';
 import { type Settings, defaults } from '../../../src/deploy/settings.js';
 import { until } from './poll.js';
 import { type Tool, startTool } from './process.js';
@@ -38,6 +39,7 @@ export function e2eSettings(ports: StackPorts, slackApiUrlFile: string): Setting
     },
     alertmanager: {
       ...defaults.alertmanager,
+      url: `http://127.0.0.1:${ports.alertmanager}`,
       slackApiUrlFile,
       groupWait: '1s',
       groupInterval: '2s',
@@ -118,26 +120,22 @@ export interface Stack {
 }
 
 /**
- * startStack spawns Prometheus and Alertmanager on the generated files. It returns at once, so the caller
- * holds both processes (and stops them) even when `ready` fails.
+ * startStack spawns Prometheus and Alertmanager on the generated files, with the commands `pipemeter demo` prints and
+ * docs/operations.md shows (localStack), on this run's ports and directories, logging warnings only. It returns at
+ * once, so the caller holds both processes (and stops them) even when `ready` fails.
  */
-export function startStack(root: string, ports: StackPorts): Stack {
+export function startStack(root: string, ports: StackPorts, s: Pick<Settings, 'alertmanager'>): Stack {
   const amUrl = `http://127.0.0.1:${ports.alertmanager}`;
   const promUrl = `http://127.0.0.1:${ports.prometheus}`;
-  const alertmanager = startTool('alertmanager', 'prometheus-alertmanager', [
-    `--config.file=${join(root, 'deploy/alertmanager/alertmanager.yml')}`,
-    `--storage.path=${join(root, 'data/alertmanager')}`,
-    `--web.listen-address=127.0.0.1:${ports.alertmanager}`,
-    '--cluster.listen-address=',
-    '--log.level=warn',
-  ]);
-  const prometheus = startTool('prometheus', 'prometheus', [
-    `--config.file=${join(root, 'deploy/prometheus/prometheus.yml')}`,
-    `--storage.tsdb.path=${join(root, 'data/prometheus')}`,
-    `--web.listen-address=127.0.0.1:${ports.prometheus}`,
-    '--enable-feature=exemplar-storage',
-    '--log.level=warn',
-  ]);
+  const stack = localStack(s, {
+    root,
+    prometheusData: join(root, 'data/prometheus'),
+    alertmanagerData: join(root, 'data/alertmanager'),
+    prometheusListen: `127.0.0.1:${ports.prometheus}`,
+    alertmanagerListen: `127.0.0.1:${ports.alertmanager}`,
+  });
+  const alertmanager = startTool('alertmanager', stack.alertmanager.bin, [...stack.alertmanager.args, '--log.level=warn']);
+  const prometheus = startTool('prometheus', stack.prometheus.bin, [...stack.prometheus.args, '--log.level=warn']);
   const readyAt = (url: string, tool: Tool) =>
     until(
       `${tool.name} to be ready at ${url}`,

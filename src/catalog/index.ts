@@ -1,5 +1,6 @@
 /** The metric catalog: every family pipemeter defines, one list that every generator reads. */
 import { brokerFamilies } from './broker.js';
+import { clusterFamilies } from './cluster.js';
 import type { FamilyDef, FamilyDomain } from './family.js';
 import { pipelineFamilies } from './pipeline.js';
 import { probeFamilies } from './probe.js';
@@ -9,6 +10,7 @@ import { sidecarFamilies } from './sidecar.js';
 
 export * from './broker.js';
 export * from './buckets.js';
+export * from './cluster.js';
 export * from './family.js';
 export * from './pipeline.js';
 export * from './probe.js';
@@ -23,6 +25,7 @@ export const catalog: readonly FamilyDef[] = [
   ...sidecarFamilies,
   ...probeFamilies,
   ...brokerFamilies,
+  ...clusterFamilies,
 ];
 
 /** findFamily returns the catalog family with this name (as exposed, e.g. `scraper_runs_total`). */

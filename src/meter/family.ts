@@ -187,7 +187,7 @@ export class MetricFamily<L extends string = string> {
   /** expireIdle drops series not written for ttlMs, checked at each call; pinned series stay. Returns how many went. */
   expireIdle(nowMs: number, ttlMs: number): number {
     // pipemeter's own families count what was dropped; expiring them would hide exactly that.
-    if (this.def.domain === 'self') return 0;
+    if (this.def.domain === 'self' || this.def.domain === 'cluster') return 0;
     let dropped = 0;
     for (const s of this.series.values()) {
       if (s.dirty) {

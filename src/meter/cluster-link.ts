@@ -141,7 +141,8 @@ export class WorkerLink {
   private closed = false;
   private readonly timer: NodeJS.Timeout;
   private readonly helloTimer: NodeJS.Timeout;
-  private readonly acked: (() => void)[] = [];
+  /** flush() calls waiting for the in-flight batch: true once acknowledged, false when the channel closes. */
+  private readonly acked: ((ok: boolean) => void)[] = [];
   private exiting = false;
   private gaveUp = false;
 
@@ -203,7 +204,7 @@ export class WorkerLink {
       this.tick();
     } else if (m.kind === 'ack' && m.to === this.from && m.seq === this.inFlight) {
       this.inFlight = undefined;
-      for (const f of this.acked.splice(0)) f();
+      for (const f of this.acked.splice(0)) f(true);
     } else if (m.kind === 'refused' && m.to === this.from && typeof m.message === 'string') {
       this.host.log(`refused:${m.message}`, `the primary refused a family of this worker: ${m.message}`);
     }
@@ -241,9 +242,9 @@ export class WorkerLink {
       new Promise<boolean>((resolve) => {
         const left = deadline - performance.now();
         const t = setTimeout(() => resolve(false), Math.max(0, left));
-        this.acked.push(() => {
+        this.acked.push((ok) => {
           clearTimeout(t);
-          resolve(true);
+          resolve(ok);
         });
       });
     while (!this.connected) {
@@ -279,12 +280,12 @@ export class WorkerLink {
     clearTimeout(this.helloTimer);
     process.off('beforeExit', this.onBeforeExit);
     this.channel.close();
-    for (const f of this.acked.splice(0)) f();
+    for (const f of this.acked.splice(0)) f(false);
   }
 
-  /** close flushes, then stops sending and lets go of the channel. */
+  /** close flushes (when a primary is there to take it), then stops sending and lets go of the channel. */
   async close(): Promise<void> {
-    if (!this.closed) await this.flush(HELLO_WARNING_MS);
+    if (this.connected) await this.flush(HELLO_WARNING_MS);
     this.disconnected();
   }
 }

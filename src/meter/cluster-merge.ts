@@ -149,10 +149,9 @@ export class Merger {
     if (v === undefined) return true;
     if (!Array.isArray(v)) return false;
     for (const d of v) {
-      if (!Array.isArray(d) || d.length < 2 || typeof d[0] !== 'number' || !isIndex(d[1], MAX_WORKER_FAMILIES + 1)) return false;
+      if (!Array.isArray(d) || d.length < 2 || !isIndex(d[0], Number.MAX_SAFE_INTEGER) || !isIndex(d[1], Number.MAX_SAFE_INTEGER)) return false;
       const id = d[0];
-      if (!isIndex(id, this.maxWorkerSeries)) {
-        if (!Number.isInteger(id) || id < 0) return false;
+      if (id >= this.maxWorkerSeries) {
         this.overLimit(w);
         continue;
       }
@@ -160,6 +159,12 @@ export class Merger {
       if (prior instanceof Route) {
         this.detach(prior);
         w.live--;
+      }
+      if (d[1] >= MAX_WORKER_FAMILIES) {
+        // A series of a family past the bound: its changes count as past the bound too.
+        w.routes[id] = OVER;
+        this.overLimit(w);
+        continue;
       }
       const fam = w.families[d[1]];
       if (fam === undefined) return false;
@@ -201,7 +206,7 @@ export class Merger {
     if (typeof id !== 'number') return false;
     const r = w.routes[id];
     if (r instanceof Route) return r.fam.type === type ? r : false;
-    this.host.dropped(r === REFUSED ? 'family_conflict' : r === OVER ? 'worker_limit' : 'unknown_series', 1);
+    this.host.dropped(r === REFUSED ? 'family_conflict' : r === OVER || id >= this.maxWorkerSeries ? 'worker_limit' : 'unknown_series', 1);
     return undefined;
   }
 

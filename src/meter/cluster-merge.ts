@@ -339,7 +339,13 @@ export class Merger {
       }
       this.contributors.delete(s);
     }
-    if (this.created.has(s)) r.fam.family.remove(s.labelValues);
+    if (this.created.has(s)) {
+      r.fam.family.remove(s.labelValues);
+    } else {
+      // A series the primary declared itself stays, with no worker's value in it.
+      s.value = 0;
+      s.dirty = true;
+    }
   }
 }
 

@@ -39,7 +39,10 @@ export interface MeterOptions {
   maxSeries?: number;
   /** Per catalog family overrides, by family name. */
   families?: Readonly<Record<string, { buckets?: readonly number[]; maxSeries?: number }>>;
-  /** prom-client's default process collectors (CPU, memory, event loop, GC); default true. */
+  /**
+   * prom-client's default process collectors (CPU, memory, event loop, GC); default true, but false in a cluster
+   * worker: they live in meter.registry, which stays in the worker (the primary shows its own).
+   */
   defaultMetrics?: boolean;
   /** Where the one-line warnings go (an ignored call, logged once per reason); default console.warn. */
   logger?: Logger;
@@ -152,7 +155,8 @@ export class Meter {
     for (const reason of instrumentationErrorReasons) this.catalog.instrumentationErrors.zero({ reason });
     for (const { family } of this.families.values()) this.startOverflowAtZero(family.def);
     this.catalog.buildInfo.set({ version: VERSION }, 1);
-    if (opts.defaultMetrics ?? true) {
+    const clusterWorker = opts.cluster === 'worker' || (typeof opts.cluster === 'object' && opts.cluster?.role === 'worker');
+    if (opts.defaultMetrics ?? !clusterWorker) {
       this.collectingDefaults = true;
       try {
         collectDefaultMetrics({ register: this.registry });
@@ -317,7 +321,8 @@ export class Meter {
     const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets }, this.ctx);
     // A family without labels has exactly one series: it starts at 0. A sidecar or cluster family is started by the
     // part that writes it, so a library meter never shows it.
-    if (def.labels.length === 0 && def.domain !== 'sidecar' && def.domain !== 'cluster') family.zero([]);
+    // A family a cluster primary learns from a worker: its series come and go with the workers that write them.
+    if (def.labels.length === 0 && def.domain !== 'sidecar' && def.domain !== 'cluster' && !fromWorker) family.zero([]);
     this.families.set(def.name, { family: family as MetricFamily, owner, fromWorker });
     this.names.add({ name: def.name, type: def.type, owner });
     // During construction the catalog's own families are started once the overflow counter exists.

@@ -146,6 +146,21 @@ describe('merging', () => {
     expect(() => p.histogram({ name: 'late_seconds', help: 'Late.', buckets: [2] })).toThrow(/already registered by meter\.histogram\(\)/);
   });
 
+  it('when its last worker goes, a gauge the primary declared stays at 0; one it learnt from a worker goes', async () => {
+    const p = primary();
+    p.gauge({ name: 'declared', help: 'Declared.' });
+    const w = worker(p);
+    w.gauge({ name: 'declared', help: 'Declared.' }).set({}, 5);
+    w.gauge({ name: 'learnt', help: 'Learnt.' }).set({}, 6);
+    await w.flush();
+    let text = await p.metrics();
+    expect([sample(text, 'declared'), sample(text, 'learnt')]).toEqual([5, 6]);
+    await w.close();
+    await new Promise((r) => setTimeout(r, 50));
+    text = await p.metrics();
+    expect([sample(text, 'declared'), sample(text, 'learnt'), sample(text, 'pipemeter_cluster_workers')]).toEqual([0, undefined, 0]);
+  });
+
   it('a family declared differently by a worker is refused with the fix, in the primary and the worker; its changes are counted', async () => {
     const logs: string[] = [];
     const p = primary({}, logs);

@@ -2,6 +2,7 @@
  * node:cluster, as a service runs it: this test process is the primary (a primary meter serving /metrics) and forks
  * four real worker processes (test/fixtures/cluster/worker.mjs) that record known amounts into worker meters.
  */
+import { type ChildProcess, fork as forkChild } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Meter, type MetricsServer, createMeter } from '../../src/index.js';
@@ -12,9 +13,9 @@ import { builtCli } from '../helpers/tools.js';
 const expo = lintedExpositions();
 
 /** message resolves with the worker's next application message (not pipemeter's) that matches. */
-function message<T extends Record<string, unknown>>(w: Worker, key: string, timeoutMs = 15_000): Promise<T> {
+function message<T extends Record<string, unknown>>(w: Worker | ChildProcess, key: string, timeoutMs = 15_000): Promise<T> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`worker ${w.id} sent no "${key}" in ${timeoutMs} ms`)), timeoutMs);
+    const t = setTimeout(() => reject(new Error(`worker ${'id' in w ? w.id : w.pid} sent no "${key}" in ${timeoutMs} ms`)), timeoutMs);
     const on = (m: Record<string, unknown>) => {
       if (m !== null && typeof m === 'object' && key in m) {
         clearTimeout(t);
@@ -155,5 +156,43 @@ describe('node:cluster: four forked workers, one primary', () => {
     expect(sample(text, 'jobs_total{queue="w1"}')).toBe(1);
     expect(sample(text, `worker_heap_bytes{worker="${w.id}"}`)).toBeUndefined();
     expect(sample(text, 'pipemeter_cluster_workers')).toBe(3);
+  });
+  it('a child_process.fork() child given to addWorker merges like a cluster worker', async () => {
+    const child = forkChild(workerFixture, [], { env: { ...process.env, INDEX: '6' }, execArgv: [] });
+    meter.addWorker(child);
+    try {
+      expect((await message<{ ready: boolean }>(child, 'ready')).ready).toBe(true);
+      const text = (await scrape(server.url)).text;
+      expect(sample(text, 'jobs_total{queue="w6"}')).toBe(1);
+      expect(sample(text, `worker_heap_bytes{worker="${child.pid}"}`)).toBe(heapOf(6));
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await until('the child gone', async () => (sample((await scrape(server.url)).text, `worker_heap_bytes{worker="${child.pid}"}`) === undefined ? true : undefined));
+  });
+
+  it('a primary meter created after its workers started gets all of them, and everything they counted', async () => {
+    // The first primary meter goes away; a worker forked now says hello to no one.
+    await meter.close();
+    await server.close();
+    const late = fork(7);
+    workers.push(late);
+    await wait(500);
+    meter = createMeter({ service: 'cluster-test', defaultMetrics: false, cluster: 'primary', logger: (m) => logs.push(m) });
+    server = await meter.serve({ port: 0, host: '127.0.0.1' });
+    expect((await message<{ ready: boolean }>(late, 'ready')).ready).toBe(true);
+    const live = workers.filter((w) => !w.isDead());
+    const indices = [0, 2, 4, 7];
+    expect(live.map((w) => w.id)).toEqual([workers[0]!.id, workers[2]!.id, workers[4]!.id, late.id]);
+    // The workers that were already running met a new primary: they sent their whole values again, from zero.
+    const text = await until('every live worker in the new primary', async () => {
+      const t = (await scrape(server.url)).text;
+      return sample(t, 'pipemeter_cluster_workers') === 4 && sample(t, 'jobs_total{queue="shared"}') === expectedTotals(indices).shared ? t : undefined;
+    });
+    expect(sample(text, 'jobs_in_flight')).toBe(expectedTotals(indices).inFlight);
+    expect(sample(text, 'job_seconds_count')).toBe(expectedTotals(indices).count);
+    expect(sample(text, 'jobs_total{queue="after-block"}')).toBe(1);
   });
 });

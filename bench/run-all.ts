@@ -4,13 +4,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { machine } from './lib.js';
 
-const benches = ['cold-start', 'hot-path', 'exposition', 'memory', 'sidecar-load', 'dashboards'] as const;
+const benches = ['cold-start', 'hot-path', 'exposition', 'memory', 'sidecar-load', 'dashboards', 'cluster'] as const;
 const started = Date.now();
 const sections: string[] = [];
 for (const name of benches) {
   const file = fileURLToPath(new URL(`./${name}.js`, import.meta.url));
   process.stdout.write(`bench: ${name}...\n`);
-  const r = spawnSync(process.execPath, ['--expose-gc', file, '--write'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
+  const r = spawnSync(process.execPath, ['--expose-gc', file, '--write'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 600_000 });
   if (r.status !== 0) {
     process.stderr.write(`bench: ${name} failed (exit ${r.status ?? r.signal})\n`);
     process.exitCode = 1;

@@ -76,16 +76,34 @@ interface WorkerChannel {
   send(m: ToPrimary): boolean;
   /** hold keeps the process (thread) alive while an answer is awaited at exit. */
   hold(on: boolean): void;
+  /** expecting says whether an answer (a welcome, an ack) is awaited: a channel may listen only then. */
+  expecting(on: boolean): void;
   close(): void;
 }
 
-/** processChannel: node:cluster workers and forked children, over the process's IPC channel. */
-function processChannel(onMessage: (m: unknown) => void, onClose: () => void): WorkerChannel {
+/**
+ * processChannel: node:cluster workers and forked children, over the process's IPC channel. A `message` listener
+ * keeps that channel, and so the process, alive: a cluster worker lives as long as its channel anyway (and listens
+ * always, so that a new primary's welcome finds it idle), a forked child only listens while it awaits an answer, so
+ * that it still ends when its work does.
+ */
+function processChannel(onMessage: (m: unknown) => void, onClose: () => void, always: boolean): WorkerChannel {
   const listener = (m: unknown) => {
     if (isPipemeterMessage(m)) onMessage(m);
   };
-  process.on('message', listener);
-  process.on('disconnect', onClose);
+  let listening = false;
+  const listen = (on: boolean) => {
+    if (on === listening) return;
+    listening = on;
+    if (on) {
+      process.on('message', listener);
+      process.on('disconnect', onClose);
+    } else {
+      process.off('message', listener);
+      process.off('disconnect', onClose);
+    }
+  };
+  listen(true);
   return {
     send(m) {
       if (process.send === undefined || !process.connected) return false;
@@ -95,9 +113,11 @@ function processChannel(onMessage: (m: unknown) => void, onClose: () => void): W
       return true;
     },
     hold() {},
+    expecting(on) {
+      if (!always) listen(on);
+    },
     close() {
-      process.off('message', listener);
-      process.off('disconnect', onClose);
+      listen(false);
     },
   };
 }
@@ -119,6 +139,7 @@ function portChannel(port: MessagePort, onMessage: (m: unknown) => void, onClose
       if (on) port.ref();
       else port.unref();
     },
+    expecting() {},
     close() {
       port.off('message', listener);
       port.off('close', onClose);
@@ -167,8 +188,8 @@ export class WorkerLink {
       worker = String(t.threadId);
       t.parentPort.postMessage({ pipemeter: PROTOCOL, kind: 'hello', from: this.from, worker, port: port2 } satisfies Hello, [port2]);
     } else if (typeof process.send === 'function') {
-      this.channel = processChannel(onMessage, onClose);
       const c = clusterModule();
+      this.channel = processChannel(onMessage, onClose, c.isWorker);
       worker = String(c.isWorker ? c.worker!.id : process.pid);
       this.channel.send({ pipemeter: PROTOCOL, kind: 'hello', from: this.from, worker });
     } else {
@@ -181,7 +202,9 @@ export class WorkerLink {
     this.timer.unref();
     this.helloTimer = setTimeout(() => {
       if (this.session === undefined && !this.closed) {
-        host.log('no_primary', `no primary answered worker ${worker}'s hello in ${HELLO_WARNING_MS / 1000} s; its changes wait in its own series until one does. In the primary, create the meter with cluster: 'primary' (node:cluster), or call meter.addWorker(worker) right after new Worker()`);
+        // No primary: a forked child stops waiting for one, so that it still ends when its work does.
+        this.channel.expecting(false);
+        host.log('no_primary', `no primary answered worker ${worker}'s hello in ${HELLO_WARNING_MS / 1000} s; its changes stay in its own series meanwhile. In the primary, create the meter with cluster: 'primary' (node:cluster), and call meter.addWorker(worker) right after new Worker() or fork()`);
       }
     }, HELLO_WARNING_MS);
     this.helloTimer.unref();
@@ -201,9 +224,11 @@ export class WorkerLink {
       if (this.session !== undefined) this.shipper.reset();
       this.session = m.session;
       this.inFlight = undefined;
+      this.channel.expecting(false);
       this.tick();
     } else if (m.kind === 'ack' && m.to === this.from && m.seq === this.inFlight) {
       this.inFlight = undefined;
+      this.channel.expecting(false);
       for (const f of this.acked.splice(0)) f(true);
     } else if (m.kind === 'refused' && m.to === this.from && typeof m.message === 'string') {
       this.host.log(`refused:${m.message}`, `the primary refused a family of this worker: ${m.message}`);
@@ -229,6 +254,7 @@ export class WorkerLink {
       return false;
     }
     this.inFlight = this.seq;
+    this.channel.expecting(true);
     return true;
   }
 
@@ -251,10 +277,13 @@ export class WorkerLink {
       if (this.closed || performance.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 10));
     }
-    if (this.inFlight !== undefined && !(await acked())) return false;
+    // One batch in flight, also with several flush() calls at once: each waits its turn.
+    while (this.inFlight !== undefined) if (!(await acked())) return false;
     if (!this.connected) return false;
     if (!this.send()) return true;
-    return acked();
+    const mine = this.inFlight;
+    while (this.inFlight === mine) if (!(await acked())) return false;
+    return true;
   }
 
   /**

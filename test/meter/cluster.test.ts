@@ -173,6 +173,14 @@ describe('node:cluster: four forked workers, one primary', () => {
     await until('the child gone', async () => (sample((await scrape(server.url)).text, `worker_heap_bytes{worker="${child.pid}"}`) === undefined ? true : undefined));
   });
 
+  it("a forked child's natural end sends its last changes, and the child still ends", async () => {
+    const child = forkChild(workerFixture, [], { env: { ...process.env, INDEX: '8', EXIT_NATURALLY: '1' }, execArgv: [] });
+    meter.addWorker(child);
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(sample((await scrape(server.url)).text, 'jobs_total{queue="w8"}')).toBe(1);
+  });
+
   it('a primary meter created after its workers started gets all of them, and everything they counted', async () => {
     // The first primary meter goes away; a worker forked now says hello to no one.
     await meter.close();

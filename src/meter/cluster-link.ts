@@ -225,6 +225,8 @@ export class WorkerLink {
       this.session = m.session;
       this.inFlight = undefined;
       this.channel.expecting(false);
+      // A flush() waiting on a batch of the earlier session waits on the batch that starts this one instead.
+      for (const f of this.acked.splice(0)) f(true);
       this.tick();
     } else if (m.kind === 'ack' && m.to === this.from && m.seq === this.inFlight) {
       this.inFlight = undefined;
@@ -266,12 +268,15 @@ export class WorkerLink {
     const deadline = performance.now() + timeoutMs;
     const acked = () =>
       new Promise<boolean>((resolve) => {
-        const left = deadline - performance.now();
-        const t = setTimeout(() => resolve(false), Math.max(0, left));
-        this.acked.push((ok) => {
+        const done = (ok: boolean) => {
           clearTimeout(t);
           resolve(ok);
-        });
+        };
+        const t = setTimeout(() => {
+          this.acked.splice(this.acked.indexOf(done) >>> 0, 1);
+          resolve(false);
+        }, Math.max(0, deadline - performance.now()));
+        this.acked.push(done);
       });
     while (!this.connected) {
       if (this.closed || performance.now() >= deadline) return false;

@@ -341,7 +341,7 @@ export class Meter {
       {
         families: () => this.allFamilies(),
         deferred: () => this.catalog.clusterFlushesDeferred.inc({}),
-        log: (key, message) => this.logOnce(key, message),
+        log: (key, message) => this.logOnce(`cluster:${key}`, message),
       },
       opts,
     );
@@ -358,7 +358,7 @@ export class Meter {
         dropped: (reason, n) => c.clusterDropped.inc({ reason }, n),
         batch: () => c.clusterBatches.inc({}),
         workers: (n) => c.clusterWorkers.set({}, n),
-        log: (key, message) => this.logOnce(key, message),
+        log: (key, message) => this.logOnce(`cluster:${key}`, message),
       },
       opts,
     );
@@ -399,8 +399,9 @@ export class Meter {
     return undefined;
   }
 
+  /** logOnce logs a line once per key; past 1 000 keys (a family name is one) nothing more is logged, all is still counted. */
   private logOnce(key: string, message: string): void {
-    if (this.logged.has(key)) return;
+    if (this.logged.has(key) || this.logged.size >= 1_000) return;
     this.logged.add(key);
     this.logger(`pipemeter[${this.service}]: ${message}`);
   }

@@ -13,6 +13,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry, Counter as PromCounter, Histogram as PromHistogram, Registry } from 'prom-client';
 import { createMeter } from '../src/index.js';
@@ -264,6 +265,7 @@ function pct(xs: readonly number[], p: number): number {
 }
 
 async function controller(): Promise<void> {
+  const load = loadavg()[0]!;
   const results: RoundResult[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const order: Lib[] = r % 2 === 0 ? ['pipemeter', 'prom-client'] : ['prom-client', 'pipemeter'];
@@ -316,8 +318,9 @@ them and serves its own state. Baseline: prom-client ${promClientVersion()}'s \`
 \`node:http\` server, which asks every worker over IPC at scrape time and times out after 5 s.
 Scrapes: ${WINDOW_S} per round, one a second (back to back when one takes longer), uncompressed. CPU is \`process.cpuUsage()\`:
 between scrapes, of the primary and of all workers over ${WINDOW_S} s without scrapes; per scrape, of the primary from request to
-response, less its CPU between scrapes for as long. Then worker 1 busy-loops for 5 s while the controller scrapes every 250 ms. The machine has 2 cores for ${WORKERS + 2} busy processes: absolute figures are noisy; the
-comparison is made in the same run.
+response, less its CPU between scrapes for as long. Then worker 1 busy-loops for 5 s while the controller scrapes every 250 ms. The machine has ${cpus().length} cores for ${WORKERS + 2} busy
+processes, and other work ran beside it (load average ${load.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end): absolute
+figures are noisy; the comparison is made in the same run.
 
 | | pipemeter | prom-client AggregatorRegistry | ratio | target | met |
 |---|---|---|---|---|---|

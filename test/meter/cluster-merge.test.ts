@@ -366,6 +366,14 @@ describe('a worker', () => {
     sp.close();
   });
 
+  it("collects no default process metrics unless asked: its registry stays in the worker", async () => {
+    const quiet = createMeter({ cluster: { role: 'worker', port: new MessageChannel().port1 } });
+    const asked = createMeter({ defaultMetrics: true, cluster: { role: 'worker', port: new MessageChannel().port1 } });
+    meters.push(quiet, asked);
+    expect(await quiet.metrics()).not.toContain('process_cpu_seconds_total');
+    expect(await asked.metrics()).toContain('process_cpu_seconds_total');
+  });
+
   it('flush resolves false when no primary answers in time', async () => {
     const { port1 } = new MessageChannel();
     const logs: string[] = [];

@@ -318,9 +318,9 @@ them and serves its own state. Baseline: prom-client ${promClientVersion()}'s \`
 \`node:http\` server, which asks every worker over IPC at scrape time and times out after 5 s.
 Scrapes: ${WINDOW_S} per round, one a second (back to back when one takes longer), uncompressed. CPU is \`process.cpuUsage()\`:
 between scrapes, of the primary and of all workers over ${WINDOW_S} s without scrapes; per scrape, of the primary from request to
-response, less its CPU between scrapes for as long. Then worker 1 busy-loops for 5 s while the controller scrapes every 250 ms. The machine has ${cpus().length} cores for ${WORKERS + 2} busy
-processes, and other work ran beside it (load average ${load.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end): absolute
-figures are noisy; the comparison is made in the same run.
+response, less its CPU between scrapes for as long. Then worker 1 busy-loops for 5 s while the controller scrapes every
+250 ms. The machine has ${cpus().length} cores for ${WORKERS + 2} busy processes, and other work ran beside it (load average
+${load.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end): absolute figures are noisy; the comparison is made in the same run.
 
 | | pipemeter | prom-client AggregatorRegistry | ratio | target | met |
 |---|---|---|---|---|---|

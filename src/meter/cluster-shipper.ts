@@ -64,16 +64,13 @@ export class Shipper {
     return this.shadows.size;
   }
 
-  /**
-   * collect returns what changed since the last collect, and counts it as sent; undefined when nothing did.
-   * `skip` names families that are not the worker's to send.
-   */
-  collect(families: Iterable<MetricFamily>, skip?: ReadonlySet<string>): Changes | undefined {
+  /** collect returns what changed since the last collect, and counts it as sent; undefined when nothing did. */
+  collect(families: Iterable<MetricFamily>): Changes | undefined {
     const pass = ++this.pass;
     const out = new Builder();
     let visited = 0;
     for (const f of families) {
-      if ((f.series.size === 0 && f.overflowSeries === undefined) || skip?.has(f.name)) continue;
+      if (f.series.size === 0 && f.overflowSeries === undefined) continue;
       let fi = this.familyIndex.get(f);
       if (fi === undefined) {
         fi = this.nextFamily++;

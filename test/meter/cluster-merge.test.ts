@@ -4,6 +4,7 @@
  * flow control. The real processes and threads are in cluster.test.ts and cluster-threads.test.ts.
  */
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Meter, type MeterOptions, createMeter } from '../../src/index.js';
@@ -205,6 +206,64 @@ describe('merging', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     expect(r.stdout).toMatch(/^E_CLUSTER_CHANNEL: .*Start it with cluster\.fork\(\), fork\(\) or new Worker\(\)/);
+  });
+});
+
+describe('merging, as a property', () => {
+  const key = fc.constantFrom('a', 'b', 'c');
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('inc' as const), w: fc.nat(2), k: key, n: fc.nat(5) }),
+    fc.record({ kind: fc.constant('observe' as const), w: fc.nat(2), v: fc.constantFrom(0.5, 2, 7) }),
+    fc.record({ kind: fc.constant('set' as const), w: fc.nat(2), k: key, v: fc.integer({ min: -5, max: 5 }) }),
+    fc.record({ kind: fc.constant('flush' as const), w: fc.nat(2) }),
+    fc.record({ kind: fc.constant('expire' as const), w: fc.nat(2) }),
+  );
+
+  it('whatever three workers record, flush and expire, in any order, the primary holds every increment and the live gauges sum', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        const p = primary();
+        const ws = [worker(p, { flushIntervalMs: 10_000 }), worker(p, { flushIntervalMs: 10_000 }), worker(p, { flushIntervalMs: 10_000 })];
+        const inst = ws.map((w) => ({
+          c: w.counter({ name: 'ops_total', help: 'Ops.', labels: ['k'] }),
+          h: w.histogram({ name: 'op_seconds', help: 'Op time.', buckets: [1, 5] }),
+          g: w.gauge({ name: 'level', help: 'Level.', labels: ['k'] }),
+        }));
+        const counts: Record<string, number> = {};
+        const buckets = [0, 0, 0];
+        let now = Date.now();
+        for (const o of ops) {
+          const i = inst[o.w]!;
+          if (o.kind === 'inc') {
+            i.c.inc({ k: o.k }, o.n);
+            counts[o.k] = (counts[o.k] ?? 0) + o.n;
+          } else if (o.kind === 'observe') {
+            i.h.observe({}, o.v);
+            buckets[o.v < 1 ? 0 : o.v < 5 ? 1 : 2]!++;
+          } else if (o.kind === 'set') {
+            i.g.set({ k: o.k }, o.v);
+          } else if (o.kind === 'flush') {
+            expect(await ws[o.w]!.flush()).toBe(true);
+          } else {
+            ws[o.w]!.expireIdle(0, (now += 1000));
+          }
+        }
+        expect(await Promise.all(ws.map((w) => w.flush()))).toEqual([true, true, true]);
+        const text = await p.metrics();
+        for (const k of ['a', 'b', 'c']) {
+          expect(sample(text, `ops_total{k="${k}"}`) ?? 0).toBe(counts[k] ?? 0);
+          // A gauge's aggregate is the sum over the workers that still hold its series.
+          const live = ws.map((w) => w.getFamily('level')!.series).flatMap((set) => [...set].filter((x) => x.labelValues[0] === k));
+          expect(sample(text, `level{k="${k}"}`)).toBe(live.length === 0 ? undefined : live.reduce((n, x) => n + (x as { value: number }).value, 0));
+        }
+        const n = buckets[0]! + buckets[1]! + buckets[2]!;
+        if (n > 0) {
+          expect(text).toContain(`op_seconds_bucket{le="1"} ${buckets[0]}\nop_seconds_bucket{le="5"} ${buckets[0]! + buckets[1]!}\nop_seconds_bucket{le="+Inf"} ${n}\n`);
+        }
+        await Promise.all(meters.splice(0).map((m) => m.close()));
+      }),
+      { numRuns: 40 },
+    );
   });
 });
 

@@ -302,7 +302,7 @@ async function controller(): Promise<void> {
     `| the primary's time from request to response, p50 | ${fmt(pct(srv(ours), 50))} ms | ${fmt(pct(srv(theirs), 50))} ms | ${ratio(pct(srv(theirs), 50), pct(srv(ours), 50))} faster | (reported) | |`,
     `| primary CPU per scrape | ${fmt(med(ours, (x) => x.perScrape))} ms | ${fmt(med(theirs, (x) => x.perScrape))} ms | ${ratio(med(theirs, (x) => x.perScrape), med(ours, (x) => x.perScrape))} less | (reported) | |`,
     `| primary CPU between scrapes (merging the workers' batches) | ${fmt(med(ours, (x) => x.idlePrimary))} ms/s | ${fmt(med(theirs, (x) => x.idlePrimary))} ms/s | | (reported) | |`,
-    `| primary CPU at one scrape per 15 s | ${fmt(at15(ours))} ms/s | ${fmt(at15(theirs))} ms/s | ${ratio(at15(theirs), at15(ours))} | (reported) | |`,
+    `| primary CPU at one scrape per 15 s | ${fmt(at15(ours))} ms/s | ${fmt(at15(theirs))} ms/s | ${ratio(at15(theirs), at15(ours))} less | (reported) | |`,
     `| all ${WORKERS} workers' CPU, no scrapes (recording ${fmt(RATE)}/s each, + pipemeter's flushes) | ${fmt(med(ours, (x) => x.idleWorkers))} ms/s | ${fmt(med(theirs, (x) => x.idleWorkers))} ms/s | | (reported) | |`,
     `| scrapes while one worker is blocked for 5 s: latency p50 (unblocked p50 ${fmt(p50(ours))} ms) | ${fmt(blockP50)} ms | ${blockedTheirs.length > 0 ? fmt(pct(blockedTheirs.map((x) => x.ms), 50)) : '-'} ms | | <= 2 x unblocked p50 (${fmt(2 * p50(ours))} ms) | ${blockP50 <= 2 * p50(ours) ? 'yes' : 'NO'} |`,
     `| scrapes while one worker is blocked for 5 s: latency max (unblocked max ${fmt(Math.max(...ms(ours)))} ms) | ${fmt(blockMax)} ms | ${fmt(Math.max(...blockedTheirs.map((x) => x.ms)))} ms | | (reported) | |`,

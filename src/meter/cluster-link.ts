@@ -9,6 +9,7 @@ import { PipemeterError } from '../shared/errors.js';
 import { DEFAULT_MAX_WORKER_SERIES, type MergeHost, Merger, WorkerState } from './cluster-merge.js';
 import { type Ack, type Batch, type Hello, PROTOCOL, type Refused, type ToPrimary, type ToWorker, type Welcome, isPipemeterMessage } from './cluster-protocol.js';
 import { type Changes, Shipper } from './cluster-shipper.js';
+import type { Series } from './series.js';
 import type { MetricFamily } from './family.js';
 
 type ClusterModule = typeof import('node:cluster');
@@ -210,6 +211,9 @@ export class WorkerLink {
     this.helloTimer.unref();
     process.on('beforeExit', this.onBeforeExit);
   }
+
+  /** holds: a series whose recorded values this worker has not sent yet (expiry waits for the batch that carries them). */
+  readonly holds = (s: Series): boolean => this.shipper.unsent(s);
 
   /** connected: a primary has welcomed this worker and its channel is open. */
   get connected(): boolean {

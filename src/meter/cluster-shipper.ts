@@ -128,6 +128,17 @@ export class Shipper {
     for (const sh of this.shadows.values()) sh.id = -1;
   }
 
+  /** unsent: a counter or histogram series recorded something not sent yet (a gauge's last value matters only while it lives). */
+  unsent(s: Series): boolean {
+    if (s.kind === 'gauge') return false;
+    const sh = this.shadows.get(s);
+    if (s.kind === 'counter') {
+      const c = sh as CounterShadow | undefined;
+      return c === undefined ? s.value !== 0 || s.exemplar !== undefined : s.value !== c.value || s.exemplar !== c.exemplar;
+    }
+    return sh === undefined ? s.count !== 0 : s.count !== (sh as HistogramShadow).count;
+  }
+
   /** reset starts over with a primary that has none of this worker's values: everything is sent again from zero. */
   reset(): void {
     this.redefine();

@@ -290,7 +290,9 @@ export class Meter {
   /** expireIdle drops series (of any family) that were not written for ttlMs; handles keep theirs. */
   expireIdle(ttlMs: number, nowMs = Date.now()): number {
     let n = 0;
-    for (const { family } of this.families.values()) n += family.expireIdle(nowMs, ttlMs);
+    // A worker keeps a counter or histogram series until its primary has what it recorded: expiry never loses a count.
+    const hold = this.link instanceof WorkerLink ? this.link.holds : undefined;
+    for (const { family } of this.families.values()) n += family.expireIdle(nowMs, ttlMs, hold);
     return n;
   }
 

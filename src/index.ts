@@ -1,7 +1,9 @@
 /** `pipemeter`: the library a worker imports (catalog, meter, instruments, exposition, errors); it loads prom-client and nothing else. */
 export { createMeter } from './exposition/create-meter.js';
 export { Meter } from './meter/meter.js';
-export type { MeterOptions, CustomFamilyOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat } from './meter/meter.js';
+export type { MeterOptions, CustomFamilyOptions, GaugeOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat } from './meter/meter.js';
+export type { ClusterOptions, ClusterRole } from './meter/cluster-link.js';
+export type { GaugeAggregate } from './catalog/index.js';
 export type { HttpOptions, HttpMiddleware, HttpHandler } from './meter/http.js';
 export { PipemeterError } from './shared/errors.js';
 export type { Logger } from './shared/errors.js';

@@ -41,7 +41,7 @@ function loaded(entry: string): string[] {
 }
 
 describe('entries', () => {
-  it('pipemeter (import, createMeter, a counter, a scrape) loads prom-client and its dependencies, nothing else', () => {
+  it('pipemeter (import, createMeter, a counter, a scrape, a cluster primary) loads prom-client and its dependencies, nothing else', () => {
     const promClient = [...dependencyTree('prom-client')].sort();
     expect(promClient).toContain('prom-client');
     expect(loaded('pipemeter')).toEqual(promClient);

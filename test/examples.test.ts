@@ -43,3 +43,20 @@ describe('examples/http-api.mjs', () => {
     }
   });
 });
+
+describe('examples/cluster.mjs', () => {
+  it('a node:cluster primary shows the sums of what its two worker processes and a worker thread recorded', () => {
+    const r = spawnSync(process.execPath, ['examples/cluster.mjs', '--once'], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('scraper_items_created_total{scraper="beatport",item_type="track",source="www.beatport.com"} 6\n');
+    expect(r.stdout).toContain('scraper_runs_total{scraper="beatport",outcome="success"} 3\n');
+    expect(r.stdout).toContain('pipemeter_cluster_workers 0\n');
+    // Every worker has exited: their gauge values went with them, their counts stayed.
+    expect(r.stdout).not.toMatch(/^crawl_frontier_urls /m);
+    expect(r.stdout).toMatch(/^process_cpu_seconds_total /m);
+    if (which('promtool') !== undefined || process.env.CI === 'true') {
+      expect(promtoolCheckMetrics(r.stdout)).toEqual({ code: 0, findings: '' });
+    }
+  });
+});

@@ -325,4 +325,35 @@ FAMILIES = (
         "labels": ("broker",),
         "domain": "broker",
     },
+    {
+        "name": "pipemeter_cluster_workers",
+        "help": "Worker meters whose changes this primary merges: connected and not exited.",
+        "type": "gauge",
+        "labels": (),
+        "domain": "cluster",
+    },
+    {
+        "name": "pipemeter_cluster_batches_received_total",
+        "help": "Batches of changes this primary received from its workers.",
+        "type": "counter",
+        "labels": (),
+        "domain": "cluster",
+    },
+    {
+        "name": "pipemeter_cluster_changes_dropped_total",
+        "help": "Changes from workers this primary could not merge, by reason; a message it could not read counts once.",
+        "type": "counter",
+        "labels": ("reason",),
+        "domain": "cluster",
+        "values": {
+            "reason": ("malformed", "version", "family_conflict", "unknown_series", "worker_limit", "invalid_value"),
+        },
+    },
+    {
+        "name": "pipemeter_cluster_flushes_deferred_total",
+        "help": "Flushes a worker put off because the primary had not yet acknowledged its previous batch; the changes stay in the worker and go with its next batch.",
+        "type": "counter",
+        "labels": (),
+        "domain": "cluster",
+    },
 )

@@ -78,8 +78,9 @@ class Meter:
         #: The catalog families as instruments, by family name.
         self.catalog = {}
         for d in FAMILIES:
-            # The HTTP server families belong to the Node module's meter.http(), which registers them on first use.
-            if d["domain"] == "http":
+            # The HTTP server families belong to the Node module's meter.http(), which registers them on first use;
+            # the cluster families to its cluster aggregation (a forking Python worker sends to the sidecar instead).
+            if d["domain"] in ("http", "cluster"):
                 continue
             self.catalog[d["name"]] = _INSTRUMENTS[d["type"]](self._add(d, "the pipemeter catalog"))
         for reason in INSTRUMENTATION_ERROR_REASONS:

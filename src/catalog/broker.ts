@@ -10,6 +10,7 @@ export const queueDepth = gauge({
   help: 'Messages waiting in a broker queue (every priority level, not yet taken by a worker), as last polled.',
   labels: ['broker', 'queue'],
   domain: 'broker',
+  aggregate: 'max',
 });
 
 export const queueOldestMessageAge = gauge({
@@ -18,6 +19,7 @@ export const queueOldestMessageAge = gauge({
   labels: ['broker', 'queue'],
   domain: 'broker',
   unit: 'seconds',
+  aggregate: 'max',
 });
 
 export const brokerUp = gauge({
@@ -25,6 +27,7 @@ export const brokerUp = gauge({
   help: 'Whether the last poll of the broker succeeded (1) or not (0).',
   labels: ['broker'],
   domain: 'broker',
+  aggregate: 'min',
 });
 
 export const brokerPollErrors = counter({

@@ -9,7 +9,15 @@ export type MetricUnit = 'seconds' | 'bytes' | 'ratio';
  * Who emits a family, so generators and `check` know which families a target of a kind should have.
  * `custom` is a family a user declares at run time; it is never in the catalog.
  */
-export type FamilyDomain = 'scraper' | 'pipeline' | 'http' | 'self' | 'sidecar' | 'probe' | 'broker' | 'custom';
+export type FamilyDomain = 'scraper' | 'pipeline' | 'http' | 'self' | 'sidecar' | 'probe' | 'broker' | 'cluster' | 'custom';
+
+/**
+ * How a cluster primary merges one gauge that several workers set (counters are summed and histograms merged bucket by
+ * bucket, always): the sum, the largest or the smallest of the live workers' values, or one series per worker with a
+ * `worker` label. A worker that exits takes its value with it.
+ */
+export const gaugeAggregates = ['sum', 'max', 'min', 'per-worker'] as const;
+export type GaugeAggregate = (typeof gaugeAggregates)[number];
 
 export interface FamilyDef<L extends string = string> {
   readonly name: string;
@@ -22,6 +30,8 @@ export interface FamilyDef<L extends string = string> {
   readonly buckets?: readonly number[];
   /** Closed sets of label values; these series start at 0 for every bound owner (scraper, pipeline). */
   readonly values?: { readonly [K in L]?: readonly string[] };
+  /** Gauges only: how a cluster primary merges the workers' values; default sum. */
+  readonly aggregate?: GaugeAggregate;
 }
 
 type Def<L extends string> = Omit<FamilyDef<L>, 'type'>;

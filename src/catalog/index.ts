@@ -1,5 +1,6 @@
 /** The metric catalog: every family pipemeter defines, one list that every generator reads. */
 import { brokerFamilies } from './broker.js';
+import { clusterFamilies } from './cluster.js';
 import type { FamilyDef, FamilyDomain } from './family.js';
 import { httpFamilies } from './http.js';
 import { pipelineFamilies } from './pipeline.js';
@@ -10,6 +11,7 @@ import { sidecarFamilies } from './sidecar.js';
 
 export * from './broker.js';
 export * from './buckets.js';
+export * from './cluster.js';
 export * from './family.js';
 export * from './http.js';
 export * from './pipeline.js';
@@ -26,6 +28,7 @@ export const catalog: readonly FamilyDef[] = [
   ...sidecarFamilies,
   ...probeFamilies,
   ...brokerFamilies,
+  ...clusterFamilies,
 ];
 
 /** findFamily returns the catalog family with this name (as exposed, e.g. `scraper_runs_total`). */

@@ -29,6 +29,7 @@ export const pipelineJobsInProgress = gauge({
   help: 'Jobs started and not yet finished.',
   labels: ['pipeline'],
   domain: 'pipeline',
+  aggregate: 'sum',
 });
 
 export const pipelineQueueDepth = gauge({
@@ -36,6 +37,8 @@ export const pipelineQueueDepth = gauge({
   help: 'Jobs queued and not yet started.',
   labels: ['pipeline'],
   domain: 'pipeline',
+  // Workers read the depth of the queue they share: summing would count it once per worker.
+  aggregate: 'max',
 });
 
 export const pipelineJobDuration = histogram({
@@ -105,6 +108,7 @@ export const pipelineLastSuccess = gauge({
   labels: ['pipeline'],
   domain: 'pipeline',
   unit: 'seconds',
+  aggregate: 'max',
 });
 
 export const pipelineFamilies = [

@@ -6,6 +6,7 @@ export const probeSuccess = gauge({
   help: 'Whether the last health probe of the target succeeded (1) or not (0).',
   labels: ['target'],
   domain: 'probe',
+  aggregate: 'min',
 });
 
 export const probeDuration = gauge({
@@ -14,6 +15,7 @@ export const probeDuration = gauge({
   labels: ['target'],
   domain: 'probe',
   unit: 'seconds',
+  aggregate: 'max',
 });
 
 export const probeFamilies = [probeSuccess, probeDuration] as const;

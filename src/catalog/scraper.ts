@@ -42,6 +42,7 @@ export const scraperLastSuccess = gauge({
   labels: ['scraper'],
   domain: 'scraper',
   unit: 'seconds',
+  aggregate: 'max',
 });
 
 export const scraperFamilies = [

@@ -32,6 +32,7 @@ export const buildInfo = gauge({
   help: 'Always 1; the version label names the pipemeter release.',
   labels: ['version'],
   domain: 'self',
+  aggregate: 'max',
 });
 
 export const selfFamilies = [seriesOverflow, instrumentationErrors, buildInfo] as const;

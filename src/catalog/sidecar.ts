@@ -28,6 +28,7 @@ export const jobsTracked = gauge({
   help: 'Jobs held in the sidecar\'s in-flight job table.',
   labels: ['pipeline'],
   domain: 'sidecar',
+  aggregate: 'sum',
 });
 
 export const jobsEvicted = counter({

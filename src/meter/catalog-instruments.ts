@@ -46,6 +46,10 @@ export function catalogInstruments(m: Make) {
     queueOldestMessageAge: m.gauge(cat.queueOldestMessageAge),
     brokerUp: m.gauge(cat.brokerUp),
     brokerPollErrors: m.counter(cat.brokerPollErrors),
+    clusterWorkers: m.gauge(cat.clusterWorkers),
+    clusterBatches: m.counter(cat.clusterBatches),
+    clusterDropped: m.counter(cat.clusterDropped),
+    clusterFlushesDeferred: m.counter(cat.clusterFlushesDeferred),
   };
 }
 

@@ -201,16 +201,19 @@ export class MetricFamily<L extends string = string> {
     return true;
   }
 
-  /** expireIdle drops series not written for ttlMs, checked at each call; pinned series stay. Returns how many went. */
-  expireIdle(nowMs: number, ttlMs: number): number {
+  /**
+   * expireIdle drops series not written for ttlMs, checked at each call; pinned series stay, and so do those `hold`
+   * keeps (a cluster worker's series whose last changes its primary has not received yet). Returns how many went.
+   */
+  expireIdle(nowMs: number, ttlMs: number, hold?: (s: Series) => boolean): number {
     // pipemeter's own families count what was dropped; expiring them would hide exactly that.
-    if (this.def.domain === 'self') return 0;
+    if (this.def.domain === 'self' || this.def.domain === 'cluster') return 0;
     let dropped = 0;
     for (const s of this.series.values()) {
       if (s.dirty) {
         s.dirty = false;
         s.lastSeen = nowMs;
-      } else if (!s.pinned && nowMs - s.lastSeen >= ttlMs) {
+      } else if (!s.pinned && nowMs - s.lastSeen >= ttlMs && (hold === undefined || !hold(s))) {
         this.remove(s.labelValues);
         dropped++;
       }

@@ -4,9 +4,11 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { type FamilyDef, type MetricUnit, instrumentationErrorReasons } from '../catalog/index.js';
+import { type FamilyDef, type GaugeAggregate, type MetricUnit, clusterDropReasons, instrumentationErrorReasons } from '../catalog/index.js';
 import { type Logger, PipemeterError } from '../shared/errors.js';
 import { type CatalogInstruments, catalogInstruments, httpInstruments } from './catalog-instruments.js';
+import { type ClusterOptions, type ClusterRole, PrimaryLink, WorkerLink, normalizeCluster } from './cluster-link.js';
+import type { FamilyDecl } from './cluster-protocol.js';
 import type { InstrumentationErrorReason } from './errors.js';
 import { type FamilyContext, MetricFamily, OVERFLOW } from './family.js';
 import { type HttpInstruments, type HttpMiddleware, type HttpOptions, checkHttpOptions, httpMiddleware } from './http.js';
@@ -47,10 +49,20 @@ export interface MeterOptions {
   maxPipelines?: number;
   /** Per catalog family overrides, by family name. */
   families?: Readonly<Record<string, { buckets?: readonly number[]; maxSeries?: number }>>;
-  /** prom-client's default process collectors (CPU, memory, event loop, GC); default true. */
+  /**
+   * prom-client's default process collectors (CPU, memory, event loop, GC); default true, but false in a cluster
+   * worker: they live in meter.registry, which stays in the worker (the primary shows its own).
+   */
   defaultMetrics?: boolean;
   /** Where the one-line warnings go (an ignored call, logged once per reason); default console.warn. */
   logger?: Logger;
+  /**
+   * Clustered and threaded workers (node:cluster, worker_threads, forked children): `'worker'` sends this meter's
+   * changes to the primary every second; `'primary'` merges every worker's into its own families, so its /metrics
+   * shows the whole service and a scrape never waits on a worker. node:cluster workers join by themselves; pass
+   * worker threads to `meter.addWorker()`.
+   */
+  cluster?: ClusterRole | ClusterOptions;
 }
 
 export interface CustomFamilyOptions<L extends string> {
@@ -63,6 +75,11 @@ export interface CustomFamilyOptions<L extends string> {
 
 export interface HistogramOptions<L extends string> extends CustomFamilyOptions<L> {
   buckets: readonly number[];
+}
+
+export interface GaugeOptions<L extends string> extends CustomFamilyOptions<L> {
+  /** How a cluster primary merges the workers' values: sum (default), max, min, or per-worker (adds a `worker` label). */
+  aggregate?: GaugeAggregate;
 }
 
 /** The exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
@@ -108,7 +125,8 @@ export class Meter {
   readonly registry: Registry;
   /** The catalog families as typed instruments. */
   readonly catalog: CatalogInstruments;
-  private readonly families = new Map<string, { family: MetricFamily; owner: string }>();
+  /** `fromWorker`: registered by a cluster primary from a worker's declaration, until the primary declares it too. */
+  private readonly families = new Map<string, { family: MetricFamily; owner: string; fromWorker?: boolean }>();
   /** True while prom-client's default collectors register: see DROPPED_DEFAULT_METRICS. */
   private collectingDefaults = false;
   /** Every family this meter exposes, its own and meter.registry's: what a new one must not collide with. */
@@ -126,6 +144,9 @@ export class Meter {
   private foldedScraper: Scraper | undefined;
   private foldedPipeline: Pipeline | undefined;
   readonly ctx: FamilyContext;
+  /** 'primary' or 'worker' for a meter of a cluster; undefined otherwise. */
+  readonly clusterRole: ClusterRole | undefined;
+  private readonly link: WorkerLink | PrimaryLink | undefined;
 
   private readonly exposition: MeterExposition;
 
@@ -152,7 +173,8 @@ export class Meter {
     for (const reason of instrumentationErrorReasons) this.catalog.instrumentationErrors.zero({ reason });
     for (const { family } of this.families.values()) this.startOverflowAtZero(family.def);
     this.catalog.buildInfo.set({ version: VERSION }, 1);
-    if (opts.defaultMetrics ?? true) {
+    const clusterWorker = opts.cluster === 'worker' || (typeof opts.cluster === 'object' && opts.cluster?.role === 'worker');
+    if (opts.defaultMetrics ?? !clusterWorker) {
       this.collectingDefaults = true;
       try {
         collectDefaultMetrics({ register: this.registry });
@@ -160,6 +182,9 @@ export class Meter {
         this.collectingDefaults = false;
       }
     }
+    const cluster = opts.cluster === undefined ? undefined : normalizeCluster(opts.cluster);
+    this.clusterRole = cluster?.role;
+    this.link = cluster === undefined ? undefined : cluster.role === 'primary' ? this.startPrimary(cluster) : this.startWorker(cluster);
   }
 
   /**
@@ -223,7 +248,10 @@ export class Meter {
     return new Counter(this.add(this.custom('counter', o), 'meter.counter()', o.maxSeries));
   }
 
-  gauge<const L extends string = never>(o: CustomFamilyOptions<L>): Gauge<L> {
+  gauge<const L extends string = never>(o: GaugeOptions<L>): Gauge<L> {
+    if (o?.aggregate === 'per-worker' && this.clusterRole === 'primary') {
+      throw new PipemeterError('E_FAMILY_AGGREGATE', `gauge "${o.name}": aggregate "per-worker" gives each worker's value a "worker" label in the primary, which has no value of its own to give; declare it in the workers only`);
+    }
     return new Gauge(this.add(this.custom('gauge', o), 'meter.gauge()', o.maxSeries));
   }
 
@@ -266,6 +294,31 @@ export class Meter {
     return this.exposition.serve(this, opts);
   }
 
+  /**
+   * addWorker (primary) merges one more worker's metrics: a worker_threads Worker (call it right after `new Worker()`),
+   * the other end of a worker's MessagePort, or a forked ChildProcess. node:cluster workers join without it.
+   */
+  addWorker(worker: unknown): void {
+    if (!(this.link instanceof PrimaryLink)) {
+      throw new PipemeterError('E_CLUSTER_ROLE', `meter.addWorker(): meter "${this.service}" is not a cluster primary; create it with createMeter({ cluster: 'primary' })`);
+    }
+    this.link.add(worker);
+  }
+
+  /**
+   * flush (worker) sends what changed now and resolves true once the primary has merged it: call it before a worker
+   * exits on purpose (`process.exit`), or its last second of changes is lost. False when no primary merged it within
+   * timeoutMs; true at once for a meter that is not a cluster worker.
+   */
+  flush(timeoutMs?: number): Promise<boolean> {
+    return this.link instanceof WorkerLink ? this.link.flush(timeoutMs) : Promise.resolve(true);
+  }
+
+  /** close stops a cluster meter's link (a worker flushes first); the meter still records and renders. */
+  async close(): Promise<void> {
+    await this.link?.close();
+  }
+
   /** families lists every family in registration order: the catalog's first, then custom ones. */
   *allFamilies(): IterableIterator<MetricFamily> {
     for (const { family } of this.families.values()) yield family;
@@ -292,18 +345,26 @@ export class Meter {
   /** expireIdle drops series (of any family) that were not written for ttlMs; handles keep theirs. */
   expireIdle(ttlMs: number, nowMs = Date.now()): number {
     let n = 0;
-    for (const { family } of this.families.values()) n += family.expireIdle(nowMs, ttlMs);
+    // A worker keeps a counter or histogram series until its primary has what it recorded: expiry never loses a count.
+    const hold = this.link instanceof WorkerLink ? this.link.holds : undefined;
+    for (const { family } of this.families.values()) n += family.expireIdle(nowMs, ttlMs, hold);
     return n;
   }
 
-  private custom<L extends string>(type: FamilyDef['type'], o: CustomFamilyOptions<L> & { buckets?: readonly number[] }): FamilyDef<L> {
-    const problem = familyProblem({ type, name: o?.name, help: o?.help, labels: o?.labels, buckets: o?.buckets, unit: o?.unit });
+  private custom<L extends string>(type: FamilyDef['type'], o: CustomFamilyOptions<L> & { buckets?: readonly number[]; aggregate?: GaugeAggregate }): FamilyDef<L> {
+    const problem = familyProblem({ type, name: o?.name, help: o?.help, labels: o?.labels, buckets: o?.buckets, unit: o?.unit, aggregate: o?.aggregate });
     if (problem !== undefined) throw new PipemeterError(problem.code, problem.message);
     return familyDef({ ...o, type });
   }
 
-  private add<L extends string>(def: FamilyDef<L>, owner: string, maxSeries?: number): MetricFamily<L> {
+  private add<L extends string>(def: FamilyDef<L>, owner: string, maxSeries?: number, fromWorker = false): MetricFamily<L> {
     const prior = this.families.get(def.name);
+    // The primary declares a family its workers already sent: the same declaration makes them one family.
+    if (prior?.fromWorker && this.mismatch(prior.family, def, this.overrides[def.name]?.buckets ?? def.buckets) === undefined) {
+      prior.owner = owner;
+      prior.fromWorker = false;
+      return prior.family as MetricFamily<L>;
+    }
     if (prior !== undefined) {
       throw new PipemeterError('E_FAMILY_DUPLICATE', `metric family "${def.name}" is already registered by ${prior.owner}; a second registration came from ${owner}. Use the first, or choose another name`);
     }
@@ -312,12 +373,14 @@ export class Meter {
     const o = this.overrides[def.name];
     // pipemeter's own families are bounded by construction (one series per family, reason or version):
     // a small meter-wide cap must not fold them, or the overflow counter would overflow into itself.
-    const cap = def.domain === 'self' ? Infinity : (o?.maxSeries ?? maxSeries ?? this.maxSeries);
+    const own = def.domain === 'self' || def.domain === 'cluster';
+    const cap = own ? Infinity : (o?.maxSeries ?? maxSeries ?? this.maxSeries);
     const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets }, this.ctx);
-    // A family without labels has exactly one series: it starts at 0. A sidecar family is started by the
-    // sidecar part that writes it, so a library meter never shows it.
-    if (def.labels.length === 0 && def.domain !== 'sidecar') family.zero([]);
-    this.families.set(def.name, { family: family as MetricFamily, owner });
+    // A family without labels has exactly one series: it starts at 0. A sidecar or cluster family is started by the
+    // part that writes it, so a library meter never shows it.
+    // A family a cluster primary learns from a worker: its series come and go with the workers that write them.
+    if (def.labels.length === 0 && def.domain !== 'sidecar' && def.domain !== 'cluster' && !fromWorker) family.zero([]);
+    this.families.set(def.name, { family: family as MetricFamily, owner, fromWorker });
     this.names.add({ name: def.name, type: def.type, owner });
     // During construction the catalog's own families are started once the overflow counter exists.
     if (this.catalog !== undefined) this.startOverflowAtZero(def);
@@ -326,7 +389,78 @@ export class Meter {
 
   /** startOverflowAtZero gives a family its overflow counter series at 0, so `rate()` and the dashboards have it from the start. */
   private startOverflowAtZero(def: FamilyDef): void {
-    if (def.domain !== 'self') this.catalog.seriesOverflow.zero({ metric: def.name });
+    if (def.domain !== 'self' && def.domain !== 'cluster') this.catalog.seriesOverflow.zero({ metric: def.name });
+  }
+
+  private startWorker(opts: ClusterOptions): WorkerLink {
+    this.catalog.clusterFlushesDeferred.zero({});
+    return new WorkerLink(
+      {
+        families: () => this.allFamilies(),
+        deferred: () => this.catalog.clusterFlushesDeferred.inc({}),
+        log: (key, message) => this.logOnce(`cluster:${key}`, message),
+      },
+      opts,
+    );
+  }
+
+  private startPrimary(opts: ClusterOptions): PrimaryLink {
+    const c = this.catalog;
+    c.clusterWorkers.set({}, 0);
+    c.clusterBatches.zero({});
+    for (const reason of clusterDropReasons) c.clusterDropped.zero({ reason });
+    return new PrimaryLink(
+      {
+        family: (decl, worker) => this.workerFamily(decl, worker),
+        dropped: (reason, n) => c.clusterDropped.inc({ reason }, n),
+        batch: () => c.clusterBatches.inc({}),
+        workers: (n) => c.clusterWorkers.set({}, n),
+        log: (key, message) => this.logOnce(`cluster:${key}`, message),
+      },
+      opts,
+    );
+  }
+
+  /**
+   * workerFamily is the primary's family for a worker's declaration: its own when they agree, a new one when it has
+   * none (per-worker gauges get a `worker` label); a string says why the two cannot merge.
+   */
+  private workerFamily(decl: FamilyDecl, worker: string): MetricFamily | string {
+    const perWorker = decl.type === 'gauge' && decl.aggregate === 'per-worker';
+    const def = familyDef({ ...decl, labels: perWorker ? [...decl.labels, 'worker'] : decl.labels });
+    const prior = this.families.get(decl.name);
+    if (prior !== undefined) {
+      const why = this.mismatch(prior.family, def, decl.buckets);
+      return why === undefined ? prior.family : `worker ${worker} declares ${why}; its changes to "${decl.name}" are dropped and counted in pipemeter_cluster_changes_dropped_total{reason="family_conflict"}. Declare the family the same way in the primary and every worker`;
+    }
+    const problem = familyProblem({ ...decl });
+    if (problem !== undefined) return `worker ${worker}: ${problem.message}`;
+    try {
+      return this.add(def, `worker ${worker} (cluster)`, undefined, true);
+    } catch (err) {
+      return `worker ${worker}: ${(err as Error).message}`;
+    }
+  }
+
+  /** mismatch says how a declaration differs from a registered family in what merging needs; undefined when it does not. */
+  private mismatch(f: MetricFamily, def: FamilyDef, buckets: readonly number[] | undefined): string | undefined {
+    const name = `"${def.name}"`;
+    if (f.def.type !== def.type) return `${name} a ${def.type}, and the primary has a ${f.def.type}`;
+    if (f.labelNames.join() !== def.labels.join()) return `${name} with labels [${def.labels.join(', ')}], and the primary has [${f.labelNames.join(', ')}]`;
+    if (def.type === 'histogram' && Array.from(f.upperBounds).join() !== (buckets ?? []).join()) {
+      return `${name} with buckets [${(buckets ?? []).join(', ')}], and the primary has [${Array.from(f.upperBounds).join(', ')}]; histograms merge bucket by bucket, so every worker needs the same buckets`;
+    }
+    if (def.type === 'gauge' && (f.def.aggregate ?? 'sum') !== (def.aggregate ?? 'sum')) {
+      return `${name} with aggregate ${def.aggregate ?? 'sum'}, and the primary has ${f.def.aggregate ?? 'sum'}`;
+    }
+    return undefined;
+  }
+
+  /** logOnce logs a line once per key; past 1 000 keys (a family name is one) nothing more is logged, all is still counted. */
+  private logOnce(key: string, message: string): void {
+    if (this.logged.has(key) || this.logged.size >= 1_000) return;
+    this.logged.add(key);
+    this.logger(`pipemeter[${this.service}]: ${message}`);
   }
 
   /** guardRegistry makes prom-client refuse a metric whose name a pipemeter family already has. */

@@ -1,5 +1,5 @@
 /** The rules a family declaration must pass, as one pure function: the meter and the sidecar config both ask it. */
-import { type FamilyDef, type MetricType, type MetricUnit, idLikeLabel } from '../catalog/index.js';
+import { type FamilyDef, type GaugeAggregate, type MetricType, type MetricUnit, gaugeAggregates, idLikeLabel } from '../catalog/index.js';
 
 /** A family as declared by a user: in code (meter.counter()) or in the sidecar config (`families:`). */
 export interface FamilyDeclaration {
@@ -9,10 +9,12 @@ export interface FamilyDeclaration {
   labels?: readonly unknown[];
   buckets?: readonly unknown[];
   unit?: MetricUnit;
+  /** Gauges only: how a cluster primary merges the workers' values. */
+  aggregate?: unknown;
 }
 
 export interface FamilyProblem {
-  code: 'E_FAMILY_NAME' | 'E_FAMILY_HELP' | 'E_FAMILY_LABEL' | 'E_FAMILY_BUCKETS' | 'E_FAMILY_DUPLICATE' | 'E_FAMILY_COLLISION';
+  code: 'E_FAMILY_NAME' | 'E_FAMILY_HELP' | 'E_FAMILY_LABEL' | 'E_FAMILY_BUCKETS' | 'E_FAMILY_AGGREGATE' | 'E_FAMILY_DUPLICATE' | 'E_FAMILY_COLLISION';
   message: string;
   /** The family it collides with, for a duplicate or a collision. */
   other?: ExposedFamily;
@@ -69,12 +71,26 @@ export function familyProblem(d: FamilyDeclaration): FamilyProblem | undefined {
       return problem('E_FAMILY_BUCKETS', `histogram "${name}": buckets must be finite upper bounds in increasing order, e.g. [0.1, 0.5, 1, 5]`);
     }
   }
+  if (d.aggregate !== undefined) {
+    if (type !== 'gauge') {
+      return problem('E_FAMILY_AGGREGATE', `${type} "${name}": aggregate applies to gauges; a cluster primary always sums counters and merges histograms bucket by bucket, so drop it`);
+    }
+    if (!(gaugeAggregates as readonly unknown[]).includes(d.aggregate)) {
+      return problem('E_FAMILY_AGGREGATE', `gauge "${name}": aggregate "${String(d.aggregate)}" is not one of ${gaugeAggregates.join(', ')}`);
+    }
+    if (d.aggregate === 'per-worker' && seen.has('worker')) {
+      return problem('E_FAMILY_AGGREGATE', `gauge "${name}": aggregate "per-worker" adds a "worker" label in the primary, and the gauge already has one; rename the label`);
+    }
+  }
   return undefined;
 }
 
 /** familyDef builds the definition of a valid declaration; call familyProblem first. */
-export function familyDef<L extends string>(d: FamilyDeclaration & { name: string; help: string; labels?: readonly L[]; buckets?: readonly number[] }): FamilyDef<L> {
-  return { name: d.name, help: d.help, type: d.type, labels: d.labels ?? [], domain: 'custom', unit: d.unit, buckets: d.buckets };
+export function familyDef<L extends string>(
+  d: FamilyDeclaration & { name: string; help: string; labels?: readonly L[]; buckets?: readonly number[]; aggregate?: GaugeAggregate },
+): FamilyDef<L> {
+  const def: FamilyDef<L> = { name: d.name, help: d.help, type: d.type, labels: d.labels ?? [], domain: 'custom', unit: d.unit, buckets: d.buckets };
+  return d.aggregate === undefined ? def : { ...def, aggregate: d.aggregate };
 }
 
 /** The prefixes of prom-client's default process collectors (`process_cpu_seconds_total`, `nodejs_heap_size_total_bytes`, ...), which a meter exposes by default. */

@@ -43,9 +43,10 @@ describeWithPython(['prometheus_client'], ['prometheus'], 'a real Prometheus scr
       worker!.once('exit', (code) => reject(new Error(`worker.py exited with ${code}`)));
     });
     const target = new URL(url).host;
+    // The shipped rules read pipemeter's own jobs only: the worker is scraped as the generated config scrapes workers.
     writeFileSync(
       join(dir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${rulesFile}\nscrape_configs:\n  - job_name: python-worker\n    static_configs:\n      - targets: ['${target}']\n`,
+      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${rulesFile}\nscrape_configs:\n  - job_name: pipemeter-workers\n    static_configs:\n      - targets: ['${target}']\n`,
     );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -65,7 +66,7 @@ describeWithPython(['prometheus_client'], ['prometheus'], 'a real Prometheus scr
 
   it('finds the worker up, with no scrape error', async () => {
     const up = await until('the worker to be up', async () => {
-      const r = await query('up{job="python-worker"}');
+      const r = await query('up{job="pipemeter-workers"}');
       return r.length === 1 && r[0]!.value[1] === '1' ? r : undefined;
     }, 20_000, () => log);
     expect(up).toHaveLength(1);

@@ -45,6 +45,7 @@ export const pipelineJobDuration = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: jobSeconds,
+  native: true,
   values: { outcome: jobOutcomes },
 });
 
@@ -55,6 +56,7 @@ export const pipelineJobE2eDuration = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: jobSeconds,
+  native: true,
   values: { outcome: jobOutcomes },
 });
 
@@ -65,6 +67,7 @@ export const pipelineQueueWait = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: queueWaitSeconds,
+  native: true,
 });
 
 export const pipelineStageDuration = histogram({
@@ -74,6 +77,7 @@ export const pipelineStageDuration = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: stageSeconds,
+  native: true,
   values: { outcome: stageOutcomes },
 });
 

@@ -1,6 +1,7 @@
 /** A family at run time: its series table, the series cap with its overflow series, expiry, and bound handles. */
-import type { FamilyDef } from '../catalog/index.js';
+import type { FamilyDef, NativeHistogramOptions } from '../catalog/index.js';
 import type { InstrumentationErrorReason } from './errors.js';
+import { type NativeSpec, nativeSpec, observeNative } from './native.js';
 import {
   type CounterSeries,
   type Exemplar,
@@ -46,6 +47,8 @@ export class MetricFamily<L extends string = string> {
   readonly name: string;
   readonly labelNames: readonly L[];
   readonly upperBounds: Float64Array;
+  /** Native bucket settings of a histogram family that keeps native buckets too; undefined otherwise. */
+  readonly native: NativeSpec | undefined;
   readonly maxSeries: number;
   /** Every series in creation order: what the renderer and expiry walk (a Set: no key string per series). */
   readonly series = new Set<Series>();
@@ -56,12 +59,17 @@ export class MetricFamily<L extends string = string> {
   rendered: Record<string, string> = {};
   readonly ctx: FamilyContext;
 
-  constructor(def: FamilyDef<L>, opts: { maxSeries: number; buckets?: readonly number[] }, ctx: FamilyContext) {
+  constructor(
+    def: FamilyDef<L>,
+    opts: { maxSeries: number; buckets?: readonly number[]; native?: boolean | NativeHistogramOptions },
+    ctx: FamilyContext,
+  ) {
     this.def = def;
     this.name = def.name;
     this.labelNames = def.labels;
     this.maxSeries = opts.maxSeries;
     this.upperBounds = Float64Array.from(opts.buckets ?? def.buckets ?? []);
+    this.native = def.type === 'histogram' ? nativeSpec(opts.native ?? def.native) : undefined;
     this.ctx = ctx;
   }
 
@@ -72,7 +80,7 @@ export class MetricFamily<L extends string = string> {
       case 'gauge':
         return newGaugeSeries(values);
       case 'histogram':
-        return newHistogramSeries(values, this.upperBounds.length);
+        return newHistogramSeries(values, this.upperBounds.length, this.native);
     }
   }
 
@@ -244,5 +252,7 @@ export function observeHistogram(
   s.sum += v;
   s.count++;
   s.dirty = true;
+  const n = s.native;
+  if (n !== undefined) observeNative(n, v);
   if (exemplar !== undefined) s.exemplars[i] = exemplarOf(exemplar, v) ?? s.exemplars[i];
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { type FamilyDef, type MetricUnit, instrumentationErrorReasons } from '../catalog/index.js';
+import { type FamilyDef, type MetricUnit, type NativeHistogramOptions, instrumentationErrorReasons } from '../catalog/index.js';
 import { type Logger, PipemeterError } from '../shared/errors.js';
 import { type CatalogInstruments, catalogInstruments } from './catalog-instruments.js';
 import type { InstrumentationErrorReason } from './errors.js';
@@ -35,8 +35,11 @@ export interface MeterOptions {
   service?: string;
   /** Series cap per family (default 10 000); past it new label sets fold into one overflow series. */
   maxSeries?: number;
-  /** Per catalog family overrides, by family name. */
-  families?: Readonly<Record<string, { buckets?: readonly number[]; maxSeries?: number }>>;
+  /**
+   * Per catalog family overrides, by family name. `native: false` keeps a histogram to classic buckets only; `true`
+   * or options give it native buckets too (the catalog's duration histograms have them by default).
+   */
+  families?: Readonly<Record<string, { buckets?: readonly number[]; maxSeries?: number; native?: boolean | NativeHistogramOptions }>>;
   /** prom-client's default process collectors (CPU, memory, event loop, GC); default true. */
   defaultMetrics?: boolean;
   /** Where the one-line warnings go (an ignored call, logged once per reason); default console.warn. */
@@ -52,11 +55,21 @@ export interface CustomFamilyOptions<L extends string> {
 }
 
 export interface HistogramOptions<L extends string> extends CustomFamilyOptions<L> {
+  /** Classic bucket upper bounds, ascending; kept with native buckets too, for text scrapes and older servers. */
   buckets: readonly number[];
+  /**
+   * Native (sparse, exponential) buckets beside the classic ones: `true` for client_golang's defaults (factor 1.1,
+   * 160 buckets, zero threshold 2^-128) or options. Prometheus ingests them from the protobuf exposition when its
+   * native-histograms feature is on; text and OpenMetrics scrapes see the classic buckets as before.
+   */
+  native?: boolean | NativeHistogramOptions;
 }
 
-/** The exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
+/** The text exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
 export type ExpositionFormat = 'text' | 'openmetrics';
+
+/** Every format /metrics answers in: the text formats, and protobuf (delimited MetricFamily), which carries native histograms. */
+export type ScrapeFormat = ExpositionFormat | 'protobuf';
 
 export interface MetricsOptions {
   /** OpenMetrics 1.0 (with exemplars and `# EOF`) instead of text 0.0.4. */
@@ -86,7 +99,7 @@ export type MetricsHandler = (req: IncomingMessage, res: ServerResponse, next?: 
 /** What the exposition layer provides a meter: rendering its families, and serving them over HTTP. */
 export interface MeterExposition {
   /** The exposition as UTF-8 byte chunks; give them back with releaseChunks once nothing reads them. */
-  renderChunks(meter: Meter, format: ExpositionFormat): Promise<Buffer[]>;
+  renderChunks(meter: Meter, format: ScrapeFormat): Promise<Buffer[]>;
   releaseChunks(meter: Meter, chunks: readonly Buffer[]): void;
   handler(meter: Meter, path: string): MetricsHandler;
   serve(meter: Meter, opts: ServeOptions): Promise<MetricsServer>;
@@ -182,10 +195,10 @@ export class Meter {
   }
 
   /**
-   * renderChunks renders the exposition as UTF-8 byte chunks: what the HTTP handlers stream. Hand them to
-   * releaseChunks once nothing reads them any more, so the next render reuses them.
+   * renderChunks renders the exposition as byte chunks (UTF-8 text, or protobuf): what the HTTP handlers stream. Hand
+   * them to releaseChunks once nothing reads them any more, so the next render reuses them.
    */
-  readonly renderChunks = (format: ExpositionFormat): Promise<Buffer[]> => this.exposition.renderChunks(this, format);
+  readonly renderChunks = (format: ScrapeFormat): Promise<Buffer[]> => this.exposition.renderChunks(this, format);
 
   /** releaseChunks gives a render's chunks back for reuse; call it once, after the last read of them. */
   readonly releaseChunks = (chunks: readonly Buffer[]): void => this.exposition.releaseChunks(this, chunks);
@@ -241,8 +254,11 @@ export class Meter {
     return n;
   }
 
-  private custom<L extends string>(type: FamilyDef['type'], o: CustomFamilyOptions<L> & { buckets?: readonly number[] }): FamilyDef<L> {
-    const problem = familyProblem({ type, name: o?.name, help: o?.help, labels: o?.labels, buckets: o?.buckets, unit: o?.unit });
+  private custom<L extends string>(
+    type: FamilyDef['type'],
+    o: CustomFamilyOptions<L> & { buckets?: readonly number[]; native?: boolean | NativeHistogramOptions },
+  ): FamilyDef<L> {
+    const problem = familyProblem({ type, name: o?.name, help: o?.help, labels: o?.labels, buckets: o?.buckets, unit: o?.unit, native: o?.native });
     if (problem !== undefined) throw new PipemeterError(problem.code, problem.message);
     return familyDef({ ...o, type });
   }
@@ -255,10 +271,14 @@ export class Meter {
     const problem = this.names.collision(def);
     if (problem !== undefined) throw new PipemeterError(problem.code, `${problem.message} (registering from ${owner})`);
     const o = this.overrides[def.name];
+    if (o?.native !== undefined) {
+      const native = familyProblem({ ...def, native: o.native });
+      if (native !== undefined) throw new PipemeterError(native.code, `families.${def.name}: ${native.message}`);
+    }
     // pipemeter's own families are bounded by construction (one series per family, reason or version):
     // a small meter-wide cap must not fold them, or the overflow counter would overflow into itself.
     const cap = def.domain === 'self' ? Infinity : (o?.maxSeries ?? maxSeries ?? this.maxSeries);
-    const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets }, this.ctx);
+    const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets, native: o?.native }, this.ctx);
     // A family without labels has exactly one series: it starts at 0. A sidecar family is started by the
     // sidecar part that writes it, so a library meter never shows it.
     if (def.labels.length === 0 && def.domain !== 'sidecar') family.zero([]);

@@ -1,12 +1,13 @@
 /** `pipemeter`: the library a worker imports (catalog, meter, instruments, exposition, errors); it loads prom-client and nothing else. */
 export { createMeter } from './exposition/create-meter.js';
 export { Meter } from './meter/meter.js';
-export type { MeterOptions, CustomFamilyOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat } from './meter/meter.js';
+export type { MeterOptions, CustomFamilyOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat, ScrapeFormat } from './meter/meter.js';
 export { PipemeterError } from './shared/errors.js';
 export type { Logger } from './shared/errors.js';
 export type { InstrumentationErrorReason } from './meter/errors.js';
 export { Counter, Gauge, Histogram, BoundCounter, BoundGauge, BoundHistogram } from './meter/instruments.js';
 export type { ExemplarLabels } from './meter/instruments.js';
+export type { NativeHistogramOptions } from './catalog/index.js';
 export { Scraper } from './meter/scraper.js';
 export type { ScraperOptions, RunRecord } from './meter/scraper.js';
 export { Pipeline, Job } from './meter/pipeline.js';

@@ -17,7 +17,7 @@ import {
   seriesOverflow,
   statsdDatagramsDropped,
 } from '../catalog/index.js';
-import { DENOMINATOR_FLOOR, histogramQuantile, oneOf, quantileTag, ratio, selector, sumBy } from './promql.js';
+import { DENOMINATOR_FLOOR, histogramObservations, histogramQuantile, oneOf, quantileTag, ratio, selector, sumBy } from './promql.js';
 import { type AlertingRule, type RuleGroup, sloErrorRatioRecord } from './rules.js';
 import type { AlertKnobs, BurnWindow, Settings } from './settings.js';
 
@@ -247,7 +247,7 @@ function pipelineAlerts(s: Settings): Draft[] {
         meaning: `The ${quantileTag(stageLatency.quantile)} time of one stage over ${s.rateWindow} is above ${stageLatency.maxSeconds}s.`,
         look: [
           `pipeline:${pipelineStageDuration.name}:p95_${s.rateWindow}{pipeline="<name>"}`,
-          `sum by (stage, outcome) (rate(${pipelineStageDuration.name}_count{pipeline="<name>"}[${s.rateWindow}]))`,
+          histogramObservations(pipelineStageDuration, 'count', 'rate', s.rateWindow, ['stage', 'outcome'], { pipeline: '<name>' }),
         ],
         fix: [
           'A dependency of the stage is slow (embedding API, vector store, transcription model): check its latency.',
@@ -334,7 +334,7 @@ function pipelineAlerts(s: Settings): Draft[] {
         meaning: `Processing takes more than ${realtimeFactor.max} seconds per second of media for the slowest jobs: capacity planning is off.`,
         look: [
           `pipeline:${pipelineRealtimeFactor.name}:p95_${s.rateWindow}`,
-          `sum by (stage) (rate(${pipelineStageDuration.name}_sum{pipeline="<name>"}[1h]))`,
+          histogramObservations(pipelineStageDuration, 'sum', 'rate', '1h', ['stage'], { pipeline: '<name>' }),
         ],
         fix: ['Find the stage that grew (transcription, scene detection) and check its hardware (GPU) and model size.'],
       },

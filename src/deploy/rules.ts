@@ -8,7 +8,7 @@ import {
   scraperRuns,
   scraperSchemaErrors,
 } from '../catalog/index.js';
-import { baseName, histogramQuantile, level, oneOf, ownerLabel, quantileTag, ratio, selector, sumBy } from './promql.js';
+import { baseName, histogramObservations, histogramQuantile, level, oneOf, ownerLabel, quantileTag, ratio, selector, sumBy } from './promql.js';
 import { parseDuration } from '../shared/units.js';
 import type { Duration, Settings } from './settings.js';
 
@@ -105,7 +105,10 @@ function ratioRules(s: Settings): RecordingRule[] {
     },
     {
       record: `pipeline:${pipelineStageDuration.name}:failure_ratio_rate${w}`,
-      expr: outcomeRatio(`${pipelineStageDuration.name}_count`, ['pipeline', 'stage'], ['failure'], undefined, w),
+      expr: ratio(
+        histogramObservations(pipelineStageDuration, 'count', 'rate', w, ['pipeline', 'stage'], { outcome: oneOf(['failure']) }),
+        histogramObservations(pipelineStageDuration, 'count', 'rate', w, ['pipeline', 'stage']),
+      ),
     },
   ];
 }

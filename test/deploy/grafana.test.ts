@@ -258,7 +258,7 @@ describe('thresholds are the alerts’ own', () => {
 });
 
 describe('exemplars', () => {
-  const quantileTargets = panels.flatMap((p) => p.targets.filter((t) => t.expr.startsWith('histogram_quantile(')).map((t) => ({ panel: p, t })));
+  const quantileTargets = panels.flatMap((p) => p.targets.filter((t) => /^\(?histogram_quantile\(/.test(t.expr)).map((t) => ({ panel: p, t })));
 
   it('every histogram_quantile query says whether it asks for exemplars: yes over pipeline histograms (job ids), no over the scraper’s', () => {
     expect(quantileTargets.length).toBeGreaterThan(10);

@@ -1,7 +1,7 @@
 /** A family at run time: its series table, the series cap with its overflow series, expiry, and bound handles. */
 import type { FamilyDef, NativeHistogramOptions } from '../catalog/index.js';
 import type { InstrumentationErrorReason } from './errors.js';
-import { type NativeSpec, nativeSpec, observeNative } from './native.js';
+import { type NativeSpec, classicIndex, nativeSpec, observeNative } from './native.js';
 import {
   type CounterSeries,
   type Exemplar,
@@ -69,7 +69,7 @@ export class MetricFamily<L extends string = string> {
     this.labelNames = def.labels;
     this.maxSeries = opts.maxSeries;
     this.upperBounds = Float64Array.from(opts.buckets ?? def.buckets ?? []);
-    this.native = def.type === 'histogram' ? nativeSpec(opts.native ?? def.native) : undefined;
+    this.native = def.type === 'histogram' ? nativeSpec(opts.native ?? def.native, this.upperBounds) : undefined;
     this.ctx = ctx;
   }
 
@@ -247,12 +247,12 @@ export function observeHistogram(
     ctx.error('invalid_value');
     return;
   }
-  const i = bucketIndex(upperBounds, v);
+  // With native buckets, the native key shortens the search for the classic bucket (see NativeSpec.classicStart).
+  const n = s.native;
+  const i = n === undefined ? bucketIndex(upperBounds, v) : classicIndex(n, observeNative(n, v), v, upperBounds);
   s.counts[i]!++;
   s.sum += v;
   s.count++;
   s.dirty = true;
-  const n = s.native;
-  if (n !== undefined) observeNative(n, v);
   if (exemplar !== undefined) s.exemplars[i] = exemplarOf(exemplar, v) ?? s.exemplars[i];
 }

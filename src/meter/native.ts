@@ -30,19 +30,64 @@ export interface NativeSpec {
    * observations far apart (1e-300 and 1e300) would otherwise make one series hold thousands of empty slots.
    */
   readonly maxSpan: number;
+  /** The high 32 bits of max(zeroThreshold, the smallest normal double): a positive value whose high bits are above it is above both. */
+  readonly fastHi: number;
+  /** The family's classic bucket bounds, for classicIndex. */
+  readonly bounds: ArrayLike<number>;
+  /**
+   * Per schema (at index schema + 4), built on first use: where to start looking for the classic bucket of a value in
+   * native bucket `key`, as start[key - lo] classic bounds lie below the native bucket's lower bound: a step or two
+   * remain instead of a walk over every bound. Keys below a table start at 0, keys above it are past every bound.
+   * `null` where the bounds span too many keys for a table.
+   */
+  readonly classic: (ClassicTable | null | undefined)[];
 }
 
-/** nativeSpec resolves a family's `native` setting; undefined when the family keeps classic buckets only. */
-export function nativeSpec(native: boolean | NativeHistogramOptions | undefined): NativeSpec | undefined {
+interface ClassicTable {
+  readonly lo: number;
+  readonly start: Int32Array;
+}
+
+/** The most native keys a classic-start table covers (4 bytes each); bounds spanning more are walked from the first. */
+const CLASSIC_TABLE_MAX = 4096;
+
+/**
+ * nativeSpec resolves a family's `native` setting, for its classic bucket bounds; undefined when the family keeps
+ * classic buckets only.
+ */
+export function nativeSpec(native: boolean | NativeHistogramOptions | undefined, bounds: ArrayLike<number> = []): NativeSpec | undefined {
   if (native === undefined || native === false) return undefined;
   const o = native === true ? {} : native;
   const maxBuckets = o.maxBuckets ?? NATIVE_DEFAULTS.maxBuckets;
+  const zeroThreshold = o.zeroThreshold ?? NATIVE_DEFAULTS.zeroThreshold;
   return {
     schema: o.schema ?? NATIVE_DEFAULTS.schema,
     maxBuckets,
-    zeroThreshold: o.zeroThreshold ?? NATIVE_DEFAULTS.zeroThreshold,
+    zeroThreshold,
     maxSpan: 2 * maxBuckets,
+    fastHi: highBits(Math.max(zeroThreshold, 2 ** -1022)),
+    bounds,
+    classic: [],
   };
+}
+
+/** classicTable builds the classic-start table of some bounds at one schema (see NativeSpec.classic). */
+function classicTable(bounds: ArrayLike<number>, schema: number): ClassicTable | null {
+  const first = bounds[0];
+  const last = bounds[bounds.length - 1];
+  if (first === undefined || last === undefined || !(first > 0)) return null;
+  const lo = keyOf(first, schema) - 1;
+  const hi = keyOf(last, schema) + 1;
+  if (hi - lo >= CLASSIC_TABLE_MAX) return null;
+  const start = new Int32Array(hi - lo + 1);
+  for (let k = lo; k <= hi; k++) {
+    // Bounds safely below the bucket's lower bound (an ulp of Math.pow aside), which no value of the bucket is under.
+    const lower = upperBound(k - 1, schema) * (1 - 1e-12);
+    let i = 0;
+    while (i < bounds.length && bounds[i]! < lower) i++;
+    start[k - lo] = i;
+  }
+  return { lo, start };
 }
 
 /** nativeProblem says what is wrong with a `native` setting, with the fix; undefined when it is valid. */
@@ -117,6 +162,11 @@ for (let s = 0; s <= SCHEMA_MAX; s++) {
   TABLES.push(t);
 }
 
+function highBits(v: number): number {
+  F64[0] = v;
+  return U32[HI]!;
+}
+
 /** Shared by every array that holds nothing yet: replaced, never written, on the first observation. */
 const NONE: number[] = [];
 
@@ -130,12 +180,26 @@ export class NativeBuckets {
   positive: number[] = NONE;
   negOffset = 0;
   negative: number[] = NONE;
-  /** The mantissa table of the current schema (see TABLES), kept here so the hot path does not look it up. */
+  /**
+   * Kept here so the hot path reads them in one step: the mantissa table of the current schema (see TABLES), the
+   * classic-start table of the current schema (see NativeSpec.classic), and the spec's fastHi.
+   */
   table: Float64Array;
+  classic: ClassicTable | null;
+  readonly fastHi: number;
   constructor(readonly spec: NativeSpec) {
     this.schema = spec.schema;
     this.table = TABLES[Math.max(0, spec.schema)]!;
+    this.classic = classicFor(spec, spec.schema);
+    this.fastHi = spec.fastHi;
   }
+}
+
+/** classicFor returns a spec's classic-start table for one schema, built on first use. */
+function classicFor(spec: NativeSpec, schema: number): ClassicTable | null {
+  let t = spec.classic[schema + 4];
+  if (t === undefined) t = spec.classic[schema + 4] = classicTable(spec.bounds, schema);
+  return t;
 }
 
 /** keyOf returns the bucket of a > 0 (finite) at `schema`, as client_golang's observe computes it. */
@@ -155,7 +219,8 @@ export function keyOf(a: number, schema: number): number {
   if (schema > 0) {
     const t = TABLES[schema]!;
     const bin = (m >>> (19 - schema)) << 1;
-    return t[bin + 1]! + (m * 4294967296 + U32[LO]! > t[bin]! ? 1 : 0) + ((e - 1) << schema);
+    // | 0: the table's numbers are doubles; a key kept as a small integer keeps the offsets small integers too.
+    return (t[bin + 1]! + (m * 4294967296 + U32[LO]! > t[bin]! ? 1 : 0) + ((e - 1) << schema)) | 0;
   }
   // A power of two (frac exactly 0.5) is the upper bound of the bucket below.
   const key = m === 0 && U32[LO] === 0 ? e - 1 : e;
@@ -164,32 +229,50 @@ export function keyOf(a: number, schema: number): number {
 }
 
 /**
- * observeNative counts a finite v in its bucket, then keeps the series within its bucket limits. The first branch is
- * the hot path (a positive normal value, schema > 0, in a bucket already populated), keyOf inlined; everything else
- * (zero bucket, negative values, schema <= 0, subnormals, a new bucket) takes observeOther.
+ * observeNative counts a finite v in its bucket, then keeps the series within its bucket limits. It returns the bucket
+ * key (at the series' schema) when v took the hot path (a positive normal value in an already populated bucket,
+ * schema > 0; keyOf inlined), NaN otherwise (zero bucket, negative values, schema <= 0, subnormals, a new bucket:
+ * observeOther).
  */
-export function observeNative(n: NativeBuckets, v: number): void {
+export function observeNative(n: NativeBuckets, v: number): number {
+  F64[0] = v;
+  const hi = U32[HI]!;
   const s = n.schema;
-  if (v > n.spec.zeroThreshold && s > 0) {
-    F64[0] = v;
-    const hi = U32[HI]!;
-    if (hi >= 0x00100000) {
-      const t = n.table;
-      const m = hi & 0xfffff;
-      const bin = (m >>> (19 - s)) << 1;
-      const j = t[bin + 1]! + (m * 4294967296 + U32[LO]! > t[bin]! ? 1 : 0) + (((hi >>> 20) - 1023) << s) - n.posOffset;
-      const arr = n.positive;
-      // j >>> 0 turns a negative j into one past any length: one comparison for both ends.
-      if (j >>> 0 < arr.length) {
-        const c = arr[j]!;
-        if (c !== 0) {
-          arr[j] = c + 1;
-          return;
-        }
+  // hi above the zero threshold's high word: v is above the threshold and normal; below 2^31: v is positive.
+  if (hi > n.fastHi && hi < 0x80000000 && s > 0) {
+    const t = n.table;
+    const m = hi & 0xfffff;
+    const bin = (m >>> (19 - s)) << 1;
+    const key = (t[bin + 1]! + (m * 4294967296 + U32[LO]! > t[bin]! ? 1 : 0) + (((hi >>> 20) - 1023) << s)) | 0;
+    const arr = n.positive;
+    const j = key - n.posOffset;
+    // j >>> 0 turns a negative j into one past any length: one comparison for both ends.
+    if (j >>> 0 < arr.length) {
+      const c = arr[j]!;
+      if (c !== 0) {
+        arr[j] = c + 1;
+        return key;
       }
     }
   }
   observeOther(n, v);
+  return NaN;
+}
+
+/**
+ * classicIndex returns the slot of the first classic bound >= v (the +Inf slot when none is): from the table of the
+ * series' schema when observeNative gave the key, else walking the bounds from the first.
+ */
+export function classicIndex(n: NativeBuckets, key: number, v: number, bounds: Float64Array): number {
+  const len = bounds.length;
+  let i = 0;
+  const t = n.classic;
+  if (key === key && t !== null) {
+    const k = key - t.lo;
+    i = k < 0 ? 0 : k < t.start.length ? t.start[k]! : len;
+  }
+  while (i < len && v > bounds[i]!) i++;
+  return i;
 }
 
 function observeOther(n: NativeBuckets, v: number): void {
@@ -212,10 +295,11 @@ function observeOther(n: NativeBuckets, v: number): void {
 }
 
 function zeros(length: number): number[] {
-  // Pushed one by one: a packed array of small integers, which `new Array(n)` (holey) is not.
+  // Pushed one by one: a packed array of small integers, which `new Array(n)` (holey) is not; then copied, as a copy
+  // holds exactly its length where the pushed array keeps up to half again as much spare capacity.
   const a: number[] = [];
   for (let i = 0; i < length; i++) a.push(0);
-  return a;
+  return a.slice();
 }
 
 /** widen makes one sign's array reach `key` (the new slots empty) and returns the slot of `key`. */
@@ -275,6 +359,7 @@ function halveArray(arr: number[], offset: number): [number[], number] {
 function halve(n: NativeBuckets): void {
   n.schema--;
   n.table = TABLES[Math.max(0, n.schema)]!;
+  n.classic = classicFor(n.spec, n.schema);
   [n.positive, n.posOffset] = halveArray(n.positive, n.posOffset);
   [n.negative, n.negOffset] = halveArray(n.negative, n.negOffset);
   n.populated = populated(n.positive) + populated(n.negative);

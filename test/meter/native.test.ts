@@ -31,7 +31,7 @@ function total(n: NativeBuckets): number {
 
 describe('bucket keys', () => {
   it('defaults to client_golang\'s: schema 3 (factor 1.1), 160 buckets, zero threshold 2^-128', () => {
-    expect(nativeSpec(true)).toEqual({ schema: 3, maxBuckets: 160, zeroThreshold: 2.938735877055719e-39, maxSpan: 320 });
+    expect(nativeSpec(true)).toMatchObject({ schema: 3, maxBuckets: 160, zeroThreshold: 2.938735877055719e-39, maxSpan: 320 });
     expect(nativeSpec(false)).toBeUndefined();
     expect(nativeSpec({ schema: 0, maxBuckets: 20 })).toMatchObject({ schema: 0, maxBuckets: 20, maxSpan: 40 });
   });
@@ -256,7 +256,7 @@ describe('native histograms in a meter', () => {
   it('turns them off, on, or tunes them per family through the meter options', () => {
     const m = quiet({ families: { pipeline_stage_duration_seconds: { native: false }, pipeline_realtime_factor: { native: { schema: 5, maxBuckets: 80 } } } });
     expect(m.getFamily('pipeline_stage_duration_seconds')!.native).toBeUndefined();
-    expect(m.getFamily('pipeline_realtime_factor')!.native).toEqual({ schema: 5, maxBuckets: 80, zeroThreshold: 2 ** -128, maxSpan: 160 });
+    expect(m.getFamily('pipeline_realtime_factor')!.native).toMatchObject({ schema: 5, maxBuckets: 80, zeroThreshold: 2 ** -128, maxSpan: 160 });
   });
 
   it('records into the native buckets of a custom histogram by label values and through a bound handle', () => {
@@ -268,6 +268,30 @@ describe('native histograms in a meter', () => {
     const s = m.getFamily('fetch_seconds')!.series.values().next().value as HistogramSeries;
     expect(s.count).toBe(2);
     expect(counts(s.native!.positive, s.native!.posOffset)).toEqual(new Map([[2, 2]]));
+  });
+
+  it('counts the classic buckets of a native-enabled histogram exactly as a classic one does (the native key only shortens the search)', () => {
+    const bounds = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+    const near = fc.constantFrom(...bounds).chain((b) => fc.constantFrom(b, b * (1 + 1e-15), b * (1 - 1e-15), b * 1.0001, b / 1.0001));
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(near, fc.double({ min: -100, max: 1e5, noNaN: true }), fc.constant(0)), { maxLength: 300 }),
+        fc.constantFrom(-1, 0, 3, 8),
+        fc.integer({ min: 4, max: 160 }),
+        (values, schema, maxBuckets) => {
+          const m = quiet();
+          const classic = m.histogram({ name: 'c_seconds', help: 'C.', buckets: bounds });
+          const native = m.histogram({ name: 'n_seconds', help: 'N.', buckets: bounds, native: { schema, maxBuckets } });
+          for (const v of values) {
+            classic.observe({}, v);
+            native.observe({}, v);
+          }
+          const series = (name: string) => m.getFamily(name)!.series.values().next().value as HistogramSeries | undefined;
+          expect(series('n_seconds')?.counts).toEqual(series('c_seconds')?.counts);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it.each([

@@ -27,6 +27,8 @@ const EXEMPLAR_MAX_CHARS = 128;
 export interface FamilyContext {
   error(reason: InstrumentationErrorReason): void;
   overflow(family: string): void;
+  /** A native histogram series of this family lowered its resolution (reached its bucket limit). */
+  nativeReduced(family: string): void;
 }
 
 export type LabelSet<L extends string> = { readonly [K in L]: string };
@@ -69,7 +71,7 @@ export class MetricFamily<L extends string = string> {
     this.labelNames = def.labels;
     this.maxSeries = opts.maxSeries;
     this.upperBounds = Float64Array.from(opts.buckets ?? def.buckets ?? []);
-    this.native = def.type === 'histogram' ? nativeSpec(opts.native ?? def.native, this.upperBounds) : undefined;
+    this.native = def.type === 'histogram' ? nativeSpec(opts.native ?? def.native, this.upperBounds, () => ctx.nativeReduced(def.name)) : undefined;
     this.ctx = ctx;
   }
 

@@ -138,6 +138,7 @@ export class Meter {
     this.ctx = {
       error: (reason) => this.error(reason),
       overflow: (name) => this.catalog.seriesOverflow.inc({ metric: name }),
+      nativeReduced: (name) => this.catalog.nativeResolutionReductions.inc({ metric: name }),
     };
     this.catalog = catalogInstruments({
       counter: (def) => new Counter(this.add(def, 'the pipemeter catalog')),

@@ -41,6 +41,8 @@ export interface NativeSpec {
    * `null` where the bounds span too many keys for a table.
    */
   readonly classic: (ClassicTable | null | undefined)[];
+  /** Called each time a series halves its resolution: the meter counts it (pipemeter_native_histogram_resolution_reductions_total). */
+  readonly reduced: () => void;
 }
 
 interface ClassicTable {
@@ -55,7 +57,11 @@ const CLASSIC_TABLE_MAX = 4096;
  * nativeSpec resolves a family's `native` setting, for its classic bucket bounds; undefined when the family keeps
  * classic buckets only.
  */
-export function nativeSpec(native: boolean | NativeHistogramOptions | undefined, bounds: ArrayLike<number> = []): NativeSpec | undefined {
+export function nativeSpec(
+  native: boolean | NativeHistogramOptions | undefined,
+  bounds: ArrayLike<number> = [],
+  reduced: () => void = () => {},
+): NativeSpec | undefined {
   if (native === undefined || native === false) return undefined;
   const o = native === true ? {} : native;
   const maxBuckets = o.maxBuckets ?? NATIVE_DEFAULTS.maxBuckets;
@@ -68,6 +74,7 @@ export function nativeSpec(native: boolean | NativeHistogramOptions | undefined,
     fastHi: highBits(Math.max(zeroThreshold, 2 ** -1022)),
     bounds,
     classic: [],
+    reduced,
   };
 }
 
@@ -357,6 +364,7 @@ function halveArray(arr: number[], offset: number): [number[], number] {
 }
 
 function halve(n: NativeBuckets): void {
+  n.spec.reduced();
   n.schema--;
   n.table = TABLES[Math.max(0, n.schema)]!;
   n.classic = classicFor(n.spec, n.schema);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { catalog } from '../../src/catalog/index.js';
@@ -270,6 +271,16 @@ describe('native histograms in a meter', () => {
     expect(counts(s.native!.positive, s.native!.posOffset)).toEqual(new Map([[2, 2]]));
   });
 
+  it('counts each halving of a series\' resolution in pipemeter_native_histogram_resolution_reductions_total{metric}', async () => {
+    const m = quiet();
+    const h = m.histogram({ name: 'spread_seconds', help: 'Spread.', buckets: [1], native: { maxBuckets: 10 } });
+    expect(await m.metrics()).not.toContain('pipemeter_native_histogram_resolution_reductions_total{');
+    for (let i = 0; i < 400; i++) h.observe({}, 1.03 ** i);
+    const s = m.getFamily('spread_seconds')!.series.values().next().value as HistogramSeries;
+    expect(s.native!.schema).toBeLessThan(3);
+    expect(await m.metrics()).toContain(`pipemeter_native_histogram_resolution_reductions_total{metric="spread_seconds"} ${3 - s.native!.schema}\n`);
+  });
+
   it('counts the classic buckets of a native-enabled histogram exactly as a classic one does (the native key only shortens the search)', () => {
     const bounds = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
     const near = fc.constantFrom(...bounds).chain((b) => fc.constantFrom(b, b * (1 + 1e-15), b * (1 - 1e-15), b * 1.0001, b / 1.0001));
@@ -306,5 +317,19 @@ describe('native histograms in a meter', () => {
     } catch (err) {
       expect((err as { code?: string }).code).toBe('E_FAMILY_NATIVE');
     }
+  });
+});
+
+describe('docs/metrics.md', () => {
+  it('runs the native histogram settings example as written', () => {
+    const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+    const code = /## Native histograms[\s\S]*?```ts\n([\s\S]*?)```/.exec(doc)![1]!;
+    const meter = createMeter({ defaultMetrics: false });
+    let made: ReturnType<typeof createMeter> | undefined;
+    const run = new Function('createMeter', 'meter', code) as (c: typeof createMeter, m: typeof meter) => void;
+    run((o) => (made = createMeter({ ...o, defaultMetrics: false })), meter);
+    expect(made!.getFamily('pipeline_stage_duration_seconds')!.native).toBeUndefined();
+    expect(meter.getFamily('fetch_seconds')!.native).toMatchObject({ schema: 3, maxBuckets: 160 });
+    expect(meter.getFamily('size_bytes')!.native).toMatchObject({ schema: 2, maxBuckets: 80, zeroThreshold: 1 });
   });
 });

@@ -6,7 +6,7 @@
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MetricFamily } from '../meter/family.js';
-import { type SpansAndDeltas, spansOf } from '../meter/native.js';
+import { spansAndDeltas, spansOf } from '../meter/native.js';
 import type { Exemplar, HistogramSeries, Series } from '../meter/series.js';
 import { SLICE_MS } from './render.js';
 import type { ByteWriter } from './writer.js';
@@ -127,7 +127,7 @@ class Scratch {
 }
 
 const scratch = new Scratch();
-const spans: SpansAndDeltas = { spans: [], deltas: [] };
+const spans = spansAndDeltas();
 
 /** timestamp writes a google.protobuf.Timestamp of Unix milliseconds (proto3: zero fields left out). */
 function timestamp(w: Scratch, field: number, ms: number): void {
@@ -183,22 +183,34 @@ function labelNames(f: MetricFamily): Buffer[] {
 function nativeBuckets(w: Scratch, arr: readonly number[], offset: number, spanField: number, deltaField: number): void {
   spansOf(arr, offset, spans);
   const sp = spans.spans;
-  for (let i = 0; i < sp.length; i += 2) {
+  for (let i = 0; i < spans.nSpans; i++) {
     w.byte(tag(spanField, LEN));
     const at = w.begin();
     w.byte(tag(1, VARINT));
-    w.sint(sp[i]!);
+    w.sint(sp[2 * i]!);
     w.byte(tag(2, VARINT));
-    w.varint(sp[i + 1]!);
+    w.varint(sp[2 * i + 1]!);
     w.end(at);
   }
-  // proto2 without [packed=true]: one tag per delta, as client_golang and protobufjs write them.
+  // proto2 without [packed=true]: one tag per delta, as client_golang and protobufjs write them. A tag and a zigzag
+  // varint take at most 11 bytes: room for all of them first, then a loop without checks.
   const d = spans.deltas;
+  const n = spans.nDeltas;
   const t = tag(deltaField, VARINT);
-  for (let i = 0; i < d.length; i++) {
-    w.byte(t);
-    w.sint(d[i]!);
+  w.ensure(11 * n);
+  const buf = w.buf;
+  let pos = w.pos;
+  for (let i = 0; i < n; i++) {
+    const x = d[i]!;
+    let z = x >= 0 ? 2 * x : -2 * x - 1;
+    buf[pos++] = t;
+    while (z >= 128) {
+      buf[pos++] = (z & 127) | 128;
+      z = z < 2147483648 ? z >>> 7 : Math.floor(z / 128);
+    }
+    buf[pos++] = z;
   }
+  w.pos = pos;
 }
 
 function histogram(w: Scratch, f: MetricFamily, s: HistogramSeries): void {

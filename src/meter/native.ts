@@ -437,36 +437,51 @@ function addCount(n: NativeBuckets, key: number, c: number, positive: boolean): 
  * the previous bucket's. Gaps of one or two empty buckets stay inside a span as zero counts, as client_golang writes them.
  */
 export interface SpansAndDeltas {
-  /** offset, length, offset, length, ... */
-  spans: number[];
-  deltas: number[];
+  /** offset, length, offset, length, ...: the first nSpans * 2 numbers. */
+  spans: Int32Array;
+  nSpans: number;
+  /** The first nDeltas numbers. */
+  deltas: Float64Array;
+  nDeltas: number;
 }
 
-/** spansOf encodes one sign's dense array into `out` (cleared first). */
+/** spansAndDeltas makes a reusable output for spansOf; it grows as needed. */
+export function spansAndDeltas(): SpansAndDeltas {
+  return { spans: new Int32Array(64), nSpans: 0, deltas: new Float64Array(256), nDeltas: 0 };
+}
+
+/** spansOf encodes one sign's dense array into `out` (overwritten), growing its arrays when they are too short. */
 export function spansOf(arr: readonly number[], offset: number, out: SpansAndDeltas): void {
-  out.spans.length = 0;
-  out.deltas.length = 0;
+  // At most one span per populated slot and one delta per slot: size for that once, then write without checks.
+  if (out.spans.length < 2 * arr.length) out.spans = new Int32Array(2 * arr.length);
+  if (out.deltas.length < arr.length) out.deltas = new Float64Array(arr.length);
+  const spans = out.spans;
+  const deltas = out.deltas;
+  let ns = 0;
+  let nd = 0;
   let prev = 0;
   let next = 0;
-  let first = true;
   for (let i = 0; i < arr.length; i++) {
     const c = arr[i]!;
     if (c === 0) continue;
     const key = offset + i;
     const gap = key - next;
-    if (first || gap > 2) {
-      out.spans.push(first ? key : gap, 0);
-      first = false;
+    if (ns === 0 || gap > 2) {
+      spans[2 * ns] = ns === 0 ? key : gap;
+      spans[2 * ns + 1] = 0;
+      ns++;
     } else {
       for (let g = 0; g < gap; g++) {
-        out.deltas.push(0 - prev);
+        deltas[nd++] = 0 - prev;
         prev = 0;
-        out.spans[out.spans.length - 1]!++;
       }
+      spans[2 * ns - 1]! += gap;
     }
-    out.deltas.push(c - prev);
+    deltas[nd++] = c - prev;
     prev = c;
-    out.spans[out.spans.length - 1]!++;
+    spans[2 * ns - 1]!++;
     next = key + 1;
   }
+  out.nSpans = ns;
+  out.nDeltas = nd;
 }

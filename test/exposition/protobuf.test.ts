@@ -4,7 +4,11 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { CONTENT_TYPE, type Meter, createMeter, parseExposition } from '../../src/index.js';
 import { keyOf } from '../../src/meter/native.js';
+import { lintedExpositions } from '../helpers/exposition.js';
 import { type DecodedFamily, decodeDelimited, labelsOf, nativeCounts } from '../helpers/protobuf.js';
+
+// Every text exposition rendered with expo.text() is checked by `promtool check metrics` at the end of the file.
+const expo = lintedExpositions();
 
 const NATIVE_ACCEPT =
   'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
@@ -181,7 +185,7 @@ describe('protobuf exposition', () => {
     expect(native.getFamily('scraper_run_duration_seconds')!.native).toBeDefined();
     expect(classic.getFamily('scraper_run_duration_seconds')!.native).toBeUndefined();
     const strip = (t: string) => t.replace(/ # \{[^}]*\} \S+ \S+/g, '');
-    expect(await native.metrics()).toBe(await classic.metrics());
+    expect(await expo.text(native)).toBe(await classic.metrics());
     expect(strip(await native.metrics({ openMetrics: true }))).toBe(strip(await classic.metrics({ openMetrics: true })));
   });
 });

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { machine } from './lib.js';
 
-const benches = ['cold-start', 'hot-path', 'exposition', 'memory', 'sidecar-load', 'dashboards'] as const;
+const benches = ['cold-start', 'hot-path', 'exposition', 'memory', 'sidecar-load', 'dashboards', 'native-histograms'] as const;
 const started = Date.now();
 const sections: string[] = [];
 for (const name of benches) {

@@ -153,20 +153,30 @@ const LO = LITTLE ? 0 : 1;
  * [0, 1) range, bins 1/2^(s+1) wide). TABLES[s] holds two numbers per bin: the mantissa (52 bits, exact in a double) of
  * the bin's boundary (Infinity when it has none), and how many boundaries lie before the bin.
  */
-const TABLES: Float64Array[] = [];
-for (let s = 0; s <= SCHEMA_MAX; s++) {
+const TABLES: (Float64Array | undefined)[] = [];
+
+/** mantissaTable returns TABLES[schema], built on first use (a linear pass over its bins). */
+function mantissaTable(schema: number): Float64Array {
+  const s = Math.max(0, schema);
+  let t = TABLES[s];
+  if (t !== undefined) return t;
   const bins = 1 << (s + 1);
-  const t = new Float64Array(2 * bins);
+  t = new Float64Array(2 * bins);
   for (let k = 0; k < bins; k++) t[2 * k] = Infinity;
   const b = BOUNDS[s]!;
   for (let i = 0; i < b.length; i++) {
     F64[0] = b[i]!;
     const m = U32[HI]! & 0xfffff;
-    const bin = m >>> (19 - s);
-    t[2 * bin] = m * 4294967296 + U32[LO]!;
-    for (let k = bin + 1; k < bins; k++) t[2 * k + 1]!++;
+    t[2 * (m >>> (19 - s))] = m * 4294967296 + U32[LO]!;
   }
-  TABLES.push(t);
+  // Boundaries before each bin: a running count, the boundaries being in order.
+  let below = 0;
+  for (let k = 0; k < bins; k++) {
+    t[2 * k + 1] = below;
+    if (t[2 * k] !== Infinity) below++;
+  }
+  TABLES[s] = t;
+  return t;
 }
 
 function highBits(v: number): number {
@@ -196,7 +206,7 @@ export class NativeBuckets {
   readonly fastHi: number;
   constructor(readonly spec: NativeSpec) {
     this.schema = spec.schema;
-    this.table = TABLES[Math.max(0, spec.schema)]!;
+    this.table = mantissaTable(spec.schema);
     this.classic = classicFor(spec, spec.schema);
     this.fastHi = spec.fastHi;
   }
@@ -211,6 +221,8 @@ function classicFor(spec: NativeSpec, schema: number): ClassicTable | null {
 
 /** keyOf returns the bucket of a > 0 (finite) at `schema`, as client_golang's observe computes it. */
 export function keyOf(a: number, schema: number): number {
+  // Before F64 is written: building a table uses it too.
+  const t = schema > 0 ? mantissaTable(schema) : undefined;
   F64[0] = a;
   let hi = U32[HI]!;
   let adjust = 0;
@@ -223,8 +235,7 @@ export function keyOf(a: number, schema: number): number {
   // frexp's exponent: a = frac * 2^e with frac in [0.5, 1).
   const e = (hi >>> 20) - 1022 + adjust;
   const m = hi & 0xfffff;
-  if (schema > 0) {
-    const t = TABLES[schema]!;
+  if (t !== undefined) {
     const bin = (m >>> (19 - schema)) << 1;
     // | 0: the table's numbers are doubles; a key kept as a small integer keeps the offsets small integers too.
     return (t[bin + 1]! + (m * 4294967296 + U32[LO]! > t[bin]! ? 1 : 0) + ((e - 1) << schema)) | 0;
@@ -366,7 +377,7 @@ function halveArray(arr: number[], offset: number): [number[], number] {
 function halve(n: NativeBuckets): void {
   n.spec.reduced();
   n.schema--;
-  n.table = TABLES[Math.max(0, n.schema)]!;
+  n.table = mantissaTable(n.schema);
   n.classic = classicFor(n.spec, n.schema);
   [n.positive, n.posOffset] = halveArray(n.positive, n.posOffset);
   [n.negative, n.negOffset] = halveArray(n.negative, n.negOffset);

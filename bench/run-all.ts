@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { machine } from './lib.js';
 
-const benches = ['cold-start', 'hot-path', 'exposition', 'memory', 'sidecar-load', 'dashboards', 'http', 'flood', 'cluster'] as const;
+const benches = ['cold-start', 'hot-path', 'exposition', 'memory', 'sidecar-load', 'dashboards', 'http', 'flood', 'cluster', 'native-histograms'] as const;
 /** The flood sends 15 000 000 names through HTTP: it runs for most of an hour on the shared 2-core box. */
 const timeoutMs: Partial<Record<(typeof benches)[number], number>> = { flood: 3 * 3600_000 };
 const started = Date.now();

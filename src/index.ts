@@ -1,7 +1,7 @@
 /** `pipemeter`: the library a worker imports (catalog, meter, instruments, exposition, errors); it loads prom-client and nothing else. */
 export { createMeter } from './exposition/create-meter.js';
 export { Meter } from './meter/meter.js';
-export type { MeterOptions, CustomFamilyOptions, GaugeOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat } from './meter/meter.js';
+export type { MeterOptions, CustomFamilyOptions, GaugeOptions, HistogramOptions, MetricsOptions, MetricsServer, ServeOptions, MetricsHandler, ExpositionFormat, ScrapeFormat } from './meter/meter.js';
 export type { ClusterOptions, ClusterRole } from './meter/cluster-link.js';
 export type { GaugeAggregate } from './catalog/index.js';
 export type { HttpOptions, HttpMiddleware, HttpHandler } from './meter/http.js';
@@ -10,6 +10,7 @@ export type { Logger } from './shared/errors.js';
 export type { InstrumentationErrorReason } from './meter/errors.js';
 export { Counter, Gauge, Histogram, BoundCounter, BoundGauge, BoundHistogram } from './meter/instruments.js';
 export type { ExemplarLabels } from './meter/instruments.js';
+export type { NativeHistogramOptions } from './catalog/index.js';
 export { Scraper } from './meter/scraper.js';
 export type { ScraperOptions, RunRecord } from './meter/scraper.js';
 export { Pipeline, Job } from './meter/pipeline.js';

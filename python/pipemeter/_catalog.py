@@ -196,6 +196,13 @@ FAMILIES = (
         },
     },
     {
+        "name": "pipemeter_native_histogram_resolution_reductions_total",
+        "help": "Times a native histogram series halved its resolution (lowered its schema by one) because it held more buckets than its limit.",
+        "type": "counter",
+        "labels": ("metric",),
+        "domain": "self",
+    },
+    {
         "name": "pipemeter_build_info",
         "help": "Always 1; the version label names the pipemeter release.",
         "type": "gauge",

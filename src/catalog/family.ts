@@ -32,7 +32,25 @@ export interface FamilyDef<L extends string = string> {
   readonly values?: { readonly [K in L]?: readonly string[] };
   /** Gauges only: how a cluster primary merges the workers' values; default sum. */
   readonly aggregate?: GaugeAggregate;
+  /**
+   * Histograms only: also keep native (sparse, exponential) buckets, which Prometheus ingests from the protobuf
+   * exposition when its native-histograms feature is on. `true` takes the defaults; the classic buckets stay.
+   */
+  readonly native?: boolean | NativeHistogramOptions;
 }
+
+/** A native histogram's settings; each left out takes client_golang's default (see NATIVE_DEFAULTS). */
+export interface NativeHistogramOptions {
+  /** Resolution: every power of two is split into 2^schema buckets, -4..8; default 3 (a factor of 2^(1/8) ≈ 1.09 per bucket). */
+  readonly schema?: number;
+  /** Populated buckets a series may hold before it halves its resolution, 1..1000; default 160. */
+  readonly maxBuckets?: number;
+  /** Observations with an absolute value up to this count in the zero bucket; default 2^-128. */
+  readonly zeroThreshold?: number;
+}
+
+/** client_golang's defaults: a bucket factor of 1.1 (schema 3), 160 buckets, a zero threshold of 2^-128. */
+export const NATIVE_DEFAULTS: Required<NativeHistogramOptions> = { schema: 3, maxBuckets: 160, zeroThreshold: 2 ** -128 };
 
 type Def<L extends string> = Omit<FamilyDef<L>, 'type'>;
 

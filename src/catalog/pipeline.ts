@@ -48,6 +48,7 @@ export const pipelineJobDuration = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: jobSeconds,
+  native: true,
   values: { outcome: jobOutcomes },
 });
 
@@ -58,6 +59,7 @@ export const pipelineJobE2eDuration = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: jobSeconds,
+  native: true,
   values: { outcome: jobOutcomes },
 });
 
@@ -68,6 +70,7 @@ export const pipelineQueueWait = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: queueWaitSeconds,
+  native: true,
 });
 
 export const pipelineStageDuration = histogram({
@@ -77,6 +80,7 @@ export const pipelineStageDuration = histogram({
   domain: 'pipeline',
   unit: 'seconds',
   buckets: stageSeconds,
+  native: true,
   values: { outcome: stageOutcomes },
 });
 

@@ -33,6 +33,7 @@ export const scraperRunDuration = histogram({
   domain: 'scraper',
   unit: 'seconds',
   buckets: jobSeconds,
+  native: true,
   values: { outcome: scraperRunOutcomes },
 });
 

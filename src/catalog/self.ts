@@ -27,6 +27,13 @@ export const instrumentationErrors = counter({
   values: { reason: instrumentationErrorReasons },
 });
 
+export const nativeResolutionReductions = counter({
+  name: 'pipemeter_native_histogram_resolution_reductions_total',
+  help: 'Times a native histogram series halved its resolution (lowered its schema by one) because it held more buckets than its limit.',
+  labels: ['metric'],
+  domain: 'self',
+});
+
 export const buildInfo = gauge({
   name: 'pipemeter_build_info',
   help: 'Always 1; the version label names the pipemeter release.',
@@ -35,4 +42,4 @@ export const buildInfo = gauge({
   aggregate: 'max',
 });
 
-export const selfFamilies = [seriesOverflow, instrumentationErrors, buildInfo] as const;
+export const selfFamilies = [seriesOverflow, instrumentationErrors, nativeResolutionReductions, buildInfo] as const;

@@ -7,7 +7,11 @@ import { formatDuration } from '../shared/units.js';
 
 const gunzipAsync = promisify(gunzip);
 
-/** The Accept header Prometheus 2.x sends: OpenMetrics preferred, text 0.0.4 accepted, anything as a last resort. */
+/**
+ * The Accept header Prometheus 2.x sends: OpenMetrics preferred, text 0.0.4 accepted, anything as a last resort. Not
+ * protobuf, which Prometheus asks for first only with native histograms on: check reads the text formats, and a
+ * pipemeter target answers them with the same series (a native histogram's classic buckets).
+ */
 export const SCRAPE_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 

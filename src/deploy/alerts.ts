@@ -19,7 +19,7 @@ import {
   seriesOverflow,
   statsdDatagramsDropped,
 } from '../catalog/index.js';
-import { DENOMINATOR_FLOOR, histogramQuantile, jobsMatcher, oneOf, own, ownMatchers, quantileTag, ratio, selector, sumBy, targetJobs } from './promql.js';
+import { DENOMINATOR_FLOOR, histogramObservations, histogramQuantile, jobsMatcher, oneOf, own, ownMatchers, quantileTag, ratio, selector, sumBy, targetJobs } from './promql.js';
 import { type AlertingRule, type RuleGroup, httpErrorRatioRecord, quantileRecord, sloErrorRatioRecord } from './rules.js';
 import type { AlertKnobs, BurnWindow, Settings } from './settings.js';
 
@@ -249,7 +249,7 @@ function pipelineAlerts(s: Settings): Draft[] {
         meaning: `The ${quantileTag(stageLatency.quantile)} time of one stage over ${s.rateWindow} is above ${stageLatency.maxSeconds}s.`,
         look: [
           `pipeline:${pipelineStageDuration.name}:p95_${s.rateWindow}{pipeline="<name>"}`,
-          `sum by (stage, outcome) (rate(${pipelineStageDuration.name}_count{pipeline="<name>"}[${s.rateWindow}]))`,
+          histogramObservations(pipelineStageDuration, 'count', 'rate', s.rateWindow, ['stage', 'outcome'], { pipeline: '<name>' }),
         ],
         fix: [
           'A dependency of the stage is slow (embedding API, vector store, transcription model): check its latency.',
@@ -339,7 +339,7 @@ function pipelineAlerts(s: Settings): Draft[] {
         meaning: `Processing takes more than ${realtimeFactor.max} seconds per second of media for the slowest jobs: capacity planning is off.`,
         look: [
           `pipeline:${pipelineRealtimeFactor.name}:p95_${s.rateWindow}`,
-          `sum by (stage) (rate(${pipelineStageDuration.name}_sum{pipeline="<name>"}[1h]))`,
+          histogramObservations(pipelineStageDuration, 'sum', 'rate', '1h', ['stage'], { pipeline: '<name>' }),
         ],
         fix: ['Find the stage that grew (transcription, scene detection) and check its hardware (GPU) and model size.'],
       },

@@ -1,5 +1,5 @@
 /** docs/runbooks.md (one section per alert) and docs/metrics.md (the catalog as a table), both generated. */
-import { type FamilyDef, catalog } from '../catalog/index.js';
+import { type FamilyDef, NATIVE_DEFAULTS, catalog } from '../catalog/index.js';
 import { alertDefs, runbookAnchor } from './alerts.js';
 import { RECEIVERS } from './alertmanager.js';
 import { dashboardUids } from './grafana-ids.js';
@@ -65,7 +65,7 @@ function row(f: FamilyDef): string {
     .map(([label, v]) => `${label}: ${(v as readonly string[]).join(', ')}`)
     .join('; ');
   const labels = f.labels.map((l) => `\`${l}\``).join(', ') + (values === '' ? '' : ` (${values})`);
-  const buckets = f.buckets === undefined ? '' : f.buckets.join(', ');
+  const buckets = f.buckets === undefined ? '' : f.buckets.join(', ') + (f.native ? '; native too' : '');
   return `| \`${f.name}\` | ${f.type} | ${f.unit ?? ''} | ${cell(labels)} | ${buckets} | ${cell(f.help)} |`;
 }
 
@@ -87,6 +87,7 @@ export function metricsMarkdown(): string {
 
 Every metric family pipemeter defines. Labels hold bounded values only; ids travel as exemplars.
 Histograms also expose \`_bucket\`, \`_sum\` and \`_count\`; bucket bounds are in the family's unit.
+Histograms marked *native too* also keep native histogram buckets: see [Native histograms](#native-histograms).
 
 ${tables.join('\n')}
 ## Series that start at zero
@@ -119,5 +120,62 @@ A histogram needs its \`buckets\`: there is no default layout, because bounds ar
 range in the family's unit and no one layout fits seconds, bytes and counts. Give increasing upper bounds
 (\`buckets: [0.1, 0.5, 1, 5]\`) or reuse a catalog layout: \`catalog.stageSeconds\` (10 ms .. 1 h),
 \`catalog.jobSeconds\` (1 s .. 4 h), \`catalog.queueWaitSeconds\` (100 ms .. 2 h), \`catalog.realtimeFactor\` (0.05 .. 20).
+
+${nativeMarkdown()}`;
+}
+
+/** nativeMarkdown says what native histograms change for a user and how to turn them on. */
+function nativeMarkdown(): string {
+  const native = catalog.filter((f) => f.native).map((f) => `\`${f.name}\``);
+  const d = NATIVE_DEFAULTS;
+  return `
+## Native histograms
+
+A classic histogram's quantile is only as good as the bucket it falls in: a stage that takes 1.9 s is somewhere in
+(1 s, 2.5 s]. Prometheus's native histograms have exponential buckets over the whole range, so p50/p95/p99 come out
+within a few percent without choosing buckets (bench/RESULTS.md measures it through a real Prometheus). The duration
+histograms of the catalog keep native buckets beside their classic ones: ${native.join(', ')}.
+
+**What changes, and what does not.** Nothing, for a Prometheus without the feature: \`/metrics\` answers text 0.0.4 or
+OpenMetrics exactly as before, classic buckets and exemplars included, and \`promtool check metrics\` and
+\`pipemeter check\` see what they saw. A Prometheus with \`--enable-feature=native-histograms\` asks for the protobuf exposition first;
+pipemeter (the library's \`router()\` and \`serve()\`, and the sidecar) answers it, and Prometheus stores each of these
+families as one native histogram series under the family's own name. Prometheus 2.42 (Debian's) then keeps *only* the
+native form: no \`_bucket\`, \`_count\` or \`_sum\` series for those families (\`scrape_classic_histograms\`, which keeps
+both, came in 2.45). Query the native form without \`le\`:
+
+\`\`\`promql
+histogram_quantile(0.95, sum by (pipeline, stage) (rate(pipeline_stage_duration_seconds[5m])))
+histogram_count(rate(pipeline_stage_duration_seconds[5m]))    # was rate(..._count[5m])
+histogram_sum(rate(pipeline_stage_duration_seconds[5m]))      # was rate(..._sum[5m])
+\`\`\`
+
+The shipped recording rules, alerts and dashboards read both forms (\`(native form) or (classic form)\`), so they give
+the same p50/p95/p99, throughput and ratios with the feature on or off; nothing in \`deploy/\` needs regenerating to turn
+it on. Where one label set has both forms (a pipeline fed by a pipemeter target and by a worker that exposes classic
+buckets only, such as Python's prometheus_client, with the feature on), the native one answers and the other is left
+out: keep such a pipeline to one form (\`native: false\` below). Exemplars (job ids) arrive on the native series too.
+
+**Turning it on in Prometheus.** Start it with \`--enable-feature=native-histograms\` (with
+\`--enable-feature=exemplar-storage\` for the job ids: \`--enable-feature=exemplar-storage,native-histograms\`). The
+feature is experimental in Prometheus 2.x; series already stored stay as they were, and the rules answer from the
+native histogram from its second scrape on.
+
+**Settings.** The defaults are client_golang's: schema ${d.schema} (each power of two split into ${2 ** d.schema} buckets, a factor of
+${Math.pow(2, 2 ** -d.schema).toFixed(3)} from one bucket to the next), at most ${d.maxBuckets} populated buckets per series, a zero bucket for
+values up to 2^-128. A series that reaches its limit halves its resolution (schema - 1, two buckets merged into one) as
+client_golang does, and stays at the lower resolution for its life; it does so too when the values of one sign span
+more than twice as many buckets as the limit (buckets are kept in dense arrays). Each halving is counted in
+\`pipemeter_native_histogram_resolution_reductions_total{metric}\`. Turn native buckets off or tune them per family:
+
+\`\`\`ts
+createMeter({ families: { pipeline_stage_duration_seconds: { native: false } } });   // classic buckets only
+meter.histogram({ name: 'fetch_seconds', help: 'Fetch time.', buckets: [0.1, 1, 10], native: true });
+meter.histogram({ name: 'size_bytes', help: 'Sizes.', buckets: [1e3, 1e6], native: { schema: 2, maxBuckets: 80, zeroThreshold: 1 } });
+\`\`\`
+
+In the sidecar's config, a family under \`families:\` takes \`native: true\` or \`native: { schema, max_buckets,
+zero_threshold }\`; observations that arrive over the ingest API or StatsD land in the native buckets of the family
+they are recorded into.
 `;
 }

@@ -30,7 +30,7 @@ import {
 import { alertDefs, runbookAnchor } from './alerts.js';
 import { dashboardUids } from './grafana-ids.js';
 import { DATASOURCE_VARIABLE, DS, type PanelSpec, type Query, panels, redBelow, redFrom } from './grafana-panels.js';
-import { histogramQuantile, jobsMatcher, oneOf, quantileTag, ratio, selector, targetJobs } from './promql.js';
+import { histogramIncrease, histogramObservations, histogramQuantile, jobsMatcher, oneOf, quantileTag, ratio, selector, targetJobs } from './promql.js';
 import { httpErrorRatio } from './rules.js';
 import type { Settings } from './settings.js';
 import { toJson, toYaml } from './yaml.js';
@@ -558,7 +558,7 @@ function pipeline(s: Settings): Dashboard {
         title: 'Real-time factor distribution',
         description: 'Processing seconds per second of media, one observation per finished job.',
         unit: 'none',
-        queries: [{ expr: `sum by (le) (increase(${pipelineSel(`${pipelineRealtimeFactor.name}_bucket`)}[${RI}]))`, legend: '{{le}}', exemplar: carriesJobIds(pipelineRealtimeFactor) }],
+        queries: [{ expr: histogramIncrease(pipelineRealtimeFactor, RI, pipelineMatch), legend: '{{le}}', exemplar: carriesJobIds(pipelineRealtimeFactor) }],
         links: runbooks(s, 'PipelineHighRealtimeFactor'),
       },
       {
@@ -578,8 +578,8 @@ function pipeline(s: Settings): Dashboard {
         queries: [
           {
             expr: ratio(
-              `sum by (pipeline, stage) (${rate(pipelineSel(`${pipelineStageDuration.name}_count`, { outcome: 'failure' }))})`,
-              `sum by (pipeline, stage) (${rate(pipelineSel(`${pipelineStageDuration.name}_count`))})`,
+              histogramObservations(pipelineStageDuration, 'count', 'rate', RI, ['pipeline', 'stage'], { ...pipelineMatch, outcome: 'failure' }),
+              histogramObservations(pipelineStageDuration, 'count', 'rate', RI, ['pipeline', 'stage'], pipelineMatch),
             ),
             legend: '{{pipeline}} {{stage}}',
           },

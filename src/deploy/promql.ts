@@ -67,7 +67,16 @@ export function quantileLabels(f: FamilyDef): readonly string[] {
   return f.labels.filter((l) => l !== 'outcome');
 }
 
-/** histogramQuantile renders `histogram_quantile(q, sum by (le, ...) (rate(x_bucket{...}[w])))`. */
+/*
+ * Every histogram query reads both forms a Prometheus server may hold: the classic `_bucket`/`_count`/`_sum` series
+ * (text and OpenMetrics scrapes, or a server without native histograms) and the native histogram under the family's
+ * own name (a protobuf scrape with `--enable-feature=native-histograms`, where Prometheus 2.42 keeps the native form
+ * only). `A or B` keeps B only where A has no series of the same labels, so each query answers from whichever form
+ * exists; where one label set has both (a fleet mid-way through turning the feature on), the native one answers,
+ * fresh from its first two scrapes while the classic series age out of the window.
+ */
+
+/** histogramQuantile renders `(histogram_quantile(q, sum by (...) (rate(x{...}[w]))) or histogram_quantile(q, sum by (le, ...) (rate(x_bucket{...}[w]))))`. */
 export function histogramQuantile(
   f: FamilyDef,
   q: number,
@@ -75,7 +84,31 @@ export function histogramQuantile(
   by: readonly string[] = quantileLabels(f),
   matchers: Readonly<Record<string, string>> = {},
 ): string {
-  return `histogram_quantile(${q}, ${sumBy(['le', ...by], `rate(${selector(`${f.name}_bucket`, matchers)}[${window}])`)})`;
+  const native = `histogram_quantile(${q}, ${sumBy(by, `rate(${selector(f.name, matchers)}[${window}])`)})`;
+  const classic = `histogram_quantile(${q}, ${sumBy(['le', ...by], `rate(${selector(`${f.name}_bucket`, matchers)}[${window}])`)})`;
+  return `(${native} or ${classic})`;
+}
+
+/**
+ * histogramObservations renders the rate (or increase) of a histogram's observation count or sum, by labels:
+ * `(sum by (...) (histogram_count(rate(x{...}[w]))) or sum by (...) (rate(x_count{...}[w])))`.
+ */
+export function histogramObservations(
+  f: FamilyDef,
+  what: 'count' | 'sum',
+  over: 'rate' | 'increase',
+  window: string,
+  by: readonly string[],
+  matchers: Readonly<Record<string, string>> = {},
+): string {
+  const native = sumBy(by, `histogram_${what}(${over}(${selector(f.name, matchers)}[${window}]))`);
+  const classic = sumBy(by, `${over}(${selector(`${f.name}_${what}`, matchers)}[${window}])`);
+  return `(${native} or ${classic})`;
+}
+
+/** histogramIncrease renders a histogram's buckets increased over a window (a heatmap): the native histogram, or the classic buckets by `le`. */
+export function histogramIncrease(f: FamilyDef, window: string, matchers: Readonly<Record<string, string>> = {}): string {
+  return `(sum(increase(${selector(f.name, matchers)}[${window}])) or ${sumBy(['le'], `increase(${selector(`${f.name}_bucket`, matchers)}[${window}])`)})`;
 }
 
 /** baseName drops `_total` from a counter's name, as recording-rule names do. */

@@ -9,7 +9,7 @@ import {
   scraperRuns,
   scraperSchemaErrors,
 } from '../catalog/index.js';
-import { baseName, histogramQuantile, level, oneOf, own, ownMatchers, ownerLabel, quantileLabels, quantileTag, ratio, selector, sumBy } from './promql.js';
+import { baseName, histogramObservations, histogramQuantile, level, oneOf, own, ownMatchers, ownerLabel, quantileLabels, quantileTag, ratio, selector, sumBy } from './promql.js';
 import { parseDuration } from '../shared/units.js';
 import type { Duration, Settings } from './settings.js';
 
@@ -132,7 +132,10 @@ function ratioRules(s: Settings): RecordingRule[] {
     },
     {
       record: `pipeline:${pipelineStageDuration.name}:failure_ratio_rate${w}`,
-      expr: outcomeRatio(s, `${pipelineStageDuration.name}_count`, ['pipeline', 'stage'], ['failure'], undefined, w),
+      expr: ratio(
+        histogramObservations(pipelineStageDuration, 'count', 'rate', w, ['pipeline', 'stage'], { ...ownMatchers(s), outcome: oneOf(['failure']) }),
+        histogramObservations(pipelineStageDuration, 'count', 'rate', w, ['pipeline', 'stage'], ownMatchers(s)),
+      ),
     },
   ];
 }

@@ -1,8 +1,9 @@
 /** createMeter: a meter wired to this layer's exposition (text and OpenMetrics, an HTTP handler, a standalone server). */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ExpositionFormat, Meter, type MeterExposition, type MeterOptions, type MetricsHandler, type MetricsServer, type ServeOptions } from '../meter/meter.js';
+import { Meter, type MeterExposition, type MeterOptions, type MetricsHandler, type MetricsServer, type ScrapeFormat, type ServeOptions } from '../meter/meter.js';
 import { serveMetrics } from './handler.js';
+import { renderFamiliesProtobuf, renderRegistryProtobuf } from './protobuf.js';
 import { renderFamiliesSliced, renderRegistry } from './render.js';
 import { ByteWriter, ChunkPool } from './writer.js';
 
@@ -14,9 +15,14 @@ function poolOf(meter: Meter): ChunkPool {
   return pool;
 }
 
-async function renderChunks(meter: Meter, format: ExpositionFormat): Promise<Buffer[]> {
+async function renderChunks(meter: Meter, format: ScrapeFormat): Promise<Buffer[]> {
   const registry = await meter.registry.getMetricsAsJSON();
   const w = new ByteWriter(poolOf(meter));
+  if (format === 'protobuf') {
+    await renderFamiliesProtobuf(w, meter.allFamilies());
+    renderRegistryProtobuf(w, registry);
+    return w.chunks();
+  }
   await renderFamiliesSliced(w, meter.allFamilies(), format);
   w.text(renderRegistry(registry, format));
   if (format === 'openmetrics') w.text('# EOF\n');

@@ -4,13 +4,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { negotiate } from './negotiate.js';
-import { CONTENT_TYPE, type Format } from './render.js';
+import type { ScrapeFormat } from '../meter/meter.js';
+import { CONTENT_TYPE } from './render.js';
 
 /** Below this size compression costs more than it saves. */
 const GZIP_MIN_BYTES = 4096;
 
 /** A renderer: the exposition as text, bytes, or a list of byte chunks (streamed as they are). */
-export type RenderFn = (format: Format) => Promise<string | Buffer | readonly Buffer[]>;
+export type RenderFn = (format: ScrapeFormat) => Promise<string | Buffer | readonly Buffer[]>;
 
 /**
  * serveMetrics answers one scrape: negotiated format, gzip when asked for (compressed off the

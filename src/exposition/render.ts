@@ -1,16 +1,17 @@
 /** Renders families as Prometheus text 0.0.4 or OpenMetrics 1.0 (with exemplars). */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MetricFamily } from '../meter/family.js';
-import type { ExpositionFormat } from '../meter/meter.js';
+import type { ExpositionFormat, ScrapeFormat } from '../meter/meter.js';
 import type { Exemplar, Series } from '../meter/series.js';
 import { ByteWriter, escapeLabelValue } from './writer.js';
 
-/** The exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
+/** The text exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
 export type Format = ExpositionFormat;
 
-export const CONTENT_TYPE: Record<Format, string> = {
+export const CONTENT_TYPE: Record<ScrapeFormat, string> = {
   text: 'text/plain; version=0.0.4; charset=utf-8',
   openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
+  protobuf: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
 };
 
 /** formatNumber writes a sample value as both formats read it. */

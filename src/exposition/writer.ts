@@ -4,6 +4,7 @@
  */
 
 const CHUNK = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** escapeLabelValue escapes a label value for both formats: backslash, double quote, newline. */
 export function escapeLabelValue(v: string): string {
@@ -173,6 +174,29 @@ export class ByteWriter {
       copied += chunks[i]!.copy(out, copied, at, Math.min(chunks[i]!.length, at + n - copied));
     }
     return out;
+  }
+
+  /**
+   * gap leaves a place in the output for bytes known only once what follows is written (a protobuf length prefix):
+   * the chunk so far is closed there, writing goes on in the rest of it, and fill() puts the bytes in. Positions
+   * (`length`, repeat) count a gap's bytes only once it is filled: do not repeat across one.
+   */
+  gap(): number {
+    if (this.pos > 0) {
+      this.done.push(this.buf.subarray(0, this.pos));
+      this.total += this.pos;
+      // The rest of the chunk: a piece that does not start at 0 never goes back to the pool (its first piece does).
+      this.buf = this.buf.subarray(this.pos);
+      this.pos = 0;
+    }
+    this.done.push(EMPTY);
+    return this.done.length - 1;
+  }
+
+  /** fill writes the bytes of a gap. */
+  fill(at: number, bytes: Buffer): void {
+    this.done[at] = bytes;
+    this.total += bytes.length;
   }
 
   get length(): number {

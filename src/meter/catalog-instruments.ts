@@ -30,6 +30,7 @@ export function catalogInstruments(m: Make) {
     pipelineLastSuccess: m.gauge(cat.pipelineLastSuccess),
     seriesOverflow: m.counter(cat.seriesOverflow),
     instrumentationErrors: m.counter(cat.instrumentationErrors),
+    nativeResolutionReductions: m.counter(cat.nativeResolutionReductions),
     buildInfo: m.gauge(cat.buildInfo),
     ingestEvents: m.counter(cat.ingestEvents),
     ingestRejected: m.counter(cat.ingestRejected),

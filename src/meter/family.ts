@@ -1,6 +1,7 @@
 /** A family at run time: its series table, the series cap with its overflow series, expiry, and bound handles. */
-import type { FamilyDef } from '../catalog/index.js';
+import type { FamilyDef, NativeHistogramOptions } from '../catalog/index.js';
 import type { InstrumentationErrorReason } from './errors.js';
+import { type NativeSpec, classicIndex, nativeSpec, observeNative } from './native.js';
 import {
   type CounterSeries,
   type Exemplar,
@@ -26,6 +27,8 @@ const EXEMPLAR_MAX_CHARS = 128;
 export interface FamilyContext {
   error(reason: InstrumentationErrorReason): void;
   overflow(family: string): void;
+  /** A native histogram series of this family lowered its resolution (reached its bucket limit). */
+  nativeReduced(family: string): void;
 }
 
 export type LabelSet<L extends string> = { readonly [K in L]: string };
@@ -46,6 +49,8 @@ export class MetricFamily<L extends string = string> {
   readonly name: string;
   readonly labelNames: readonly L[];
   readonly upperBounds: Float64Array;
+  /** Native bucket settings of a histogram family that keeps native buckets too; undefined otherwise. */
+  readonly native: NativeSpec | undefined;
   readonly maxSeries: number;
   /** Every series in creation order: what the renderer and expiry walk (a Set: no key string per series). */
   readonly series = new Set<Series>();
@@ -56,12 +61,17 @@ export class MetricFamily<L extends string = string> {
   rendered: Record<string, string> = {};
   readonly ctx: FamilyContext;
 
-  constructor(def: FamilyDef<L>, opts: { maxSeries: number; buckets?: readonly number[] }, ctx: FamilyContext) {
+  constructor(
+    def: FamilyDef<L>,
+    opts: { maxSeries: number; buckets?: readonly number[]; native?: boolean | NativeHistogramOptions },
+    ctx: FamilyContext,
+  ) {
     this.def = def;
     this.name = def.name;
     this.labelNames = def.labels;
     this.maxSeries = opts.maxSeries;
     this.upperBounds = Float64Array.from(opts.buckets ?? def.buckets ?? []);
+    this.native = def.type === 'histogram' ? nativeSpec(opts.native ?? def.native, this.upperBounds, () => ctx.nativeReduced(def.name)) : undefined;
     this.ctx = ctx;
   }
 
@@ -72,7 +82,7 @@ export class MetricFamily<L extends string = string> {
       case 'gauge':
         return newGaugeSeries(values);
       case 'histogram':
-        return newHistogramSeries(values, this.upperBounds.length);
+        return newHistogramSeries(values, this.upperBounds.length, this.native);
     }
   }
 
@@ -263,7 +273,9 @@ export function observeHistogram(
     ctx.error('invalid_value');
     return;
   }
-  const i = bucketIndex(upperBounds, v);
+  // With native buckets, the native key shortens the search for the classic bucket (see NativeSpec.classicStart).
+  const n = s.native;
+  const i = n === undefined ? bucketIndex(upperBounds, v) : classicIndex(n, observeNative(n, v), v, upperBounds);
   s.counts[i]!++;
   s.sum += v;
   s.count++;

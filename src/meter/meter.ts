@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { type FamilyDef, type GaugeAggregate, type MetricUnit, clusterDropReasons, instrumentationErrorReasons } from '../catalog/index.js';
+import { type FamilyDef, type GaugeAggregate, type MetricUnit, type NativeHistogramOptions, clusterDropReasons, instrumentationErrorReasons } from '../catalog/index.js';
 import { type Logger, PipemeterError } from '../shared/errors.js';
 import { type CatalogInstruments, catalogInstruments, httpInstruments } from './catalog-instruments.js';
 import { type ClusterOptions, type ClusterRole, PrimaryLink, WorkerLink, normalizeCluster } from './cluster-link.js';
@@ -47,8 +47,11 @@ export interface MeterOptions {
   maxScrapers?: number;
   /** Pipeline handles held at most (default 1 000); past it a new name gets the folded handle, as for scrapers. */
   maxPipelines?: number;
-  /** Per catalog family overrides, by family name. */
-  families?: Readonly<Record<string, { buckets?: readonly number[]; maxSeries?: number }>>;
+  /**
+   * Per catalog family overrides, by family name. `native: false` keeps a histogram to classic buckets only; `true`
+   * or options give it native buckets too (the catalog's duration histograms have them by default).
+   */
+  families?: Readonly<Record<string, { buckets?: readonly number[]; maxSeries?: number; native?: boolean | NativeHistogramOptions }>>;
   /**
    * prom-client's default process collectors (CPU, memory, event loop, GC); default true, but false in a cluster
    * worker: they live in meter.registry, which stays in the worker (the primary shows its own).
@@ -74,7 +77,14 @@ export interface CustomFamilyOptions<L extends string> {
 }
 
 export interface HistogramOptions<L extends string> extends CustomFamilyOptions<L> {
+  /** Classic bucket upper bounds, ascending; kept with native buckets too, for text scrapes and older servers. */
   buckets: readonly number[];
+  /**
+   * Native (sparse, exponential) buckets beside the classic ones: `true` for client_golang's defaults (factor 1.1,
+   * 160 buckets, zero threshold 2^-128) or options. Prometheus ingests them from the protobuf exposition when its
+   * native-histograms feature is on; text and OpenMetrics scrapes see the classic buckets as before.
+   */
+  native?: boolean | NativeHistogramOptions;
 }
 
 export interface GaugeOptions<L extends string> extends CustomFamilyOptions<L> {
@@ -82,8 +92,11 @@ export interface GaugeOptions<L extends string> extends CustomFamilyOptions<L> {
   aggregate?: GaugeAggregate;
 }
 
-/** The exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
+/** The text exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
 export type ExpositionFormat = 'text' | 'openmetrics';
+
+/** Every format /metrics answers in: the text formats, and protobuf (delimited MetricFamily), which carries native histograms. */
+export type ScrapeFormat = ExpositionFormat | 'protobuf';
 
 export interface MetricsOptions {
   /** OpenMetrics 1.0 (with exemplars and `# EOF`) instead of text 0.0.4. */
@@ -113,7 +126,7 @@ export type MetricsHandler = (req: IncomingMessage, res: ServerResponse, next?: 
 /** What the exposition layer provides a meter: rendering its families, and serving them over HTTP. */
 export interface MeterExposition {
   /** The exposition as UTF-8 byte chunks; give them back with releaseChunks once nothing reads them. */
-  renderChunks(meter: Meter, format: ExpositionFormat): Promise<Buffer[]>;
+  renderChunks(meter: Meter, format: ScrapeFormat): Promise<Buffer[]>;
   releaseChunks(meter: Meter, chunks: readonly Buffer[]): void;
   handler(meter: Meter, path: string): MetricsHandler;
   serve(meter: Meter, opts: ServeOptions): Promise<MetricsServer>;
@@ -164,6 +177,7 @@ export class Meter {
     this.ctx = {
       error: (reason) => this.error(reason),
       overflow: (name) => this.catalog.seriesOverflow.inc({ metric: name }),
+      nativeReduced: (name) => this.catalog.nativeResolutionReductions.inc({ metric: name }),
     };
     this.catalog = catalogInstruments({
       counter: (def) => new Counter(this.add(def, 'the pipemeter catalog')),
@@ -265,10 +279,10 @@ export class Meter {
   }
 
   /**
-   * renderChunks renders the exposition as UTF-8 byte chunks: what the HTTP handlers stream. Hand them to
-   * releaseChunks once nothing reads them any more, so the next render reuses them.
+   * renderChunks renders the exposition as byte chunks (UTF-8 text, or protobuf): what the HTTP handlers stream. Hand
+   * them to releaseChunks once nothing reads them any more, so the next render reuses them.
    */
-  readonly renderChunks = (format: ExpositionFormat): Promise<Buffer[]> => this.exposition.renderChunks(this, format);
+  readonly renderChunks = (format: ScrapeFormat): Promise<Buffer[]> => this.exposition.renderChunks(this, format);
 
   /** releaseChunks gives a render's chunks back for reuse; call it once, after the last read of them. */
   readonly releaseChunks = (chunks: readonly Buffer[]): void => this.exposition.releaseChunks(this, chunks);
@@ -351,8 +365,11 @@ export class Meter {
     return n;
   }
 
-  private custom<L extends string>(type: FamilyDef['type'], o: CustomFamilyOptions<L> & { buckets?: readonly number[]; aggregate?: GaugeAggregate }): FamilyDef<L> {
-    const problem = familyProblem({ type, name: o?.name, help: o?.help, labels: o?.labels, buckets: o?.buckets, unit: o?.unit, aggregate: o?.aggregate });
+  private custom<L extends string>(
+    type: FamilyDef['type'],
+    o: CustomFamilyOptions<L> & { buckets?: readonly number[]; aggregate?: GaugeAggregate; native?: boolean | NativeHistogramOptions },
+  ): FamilyDef<L> {
+    const problem = familyProblem({ type, name: o?.name, help: o?.help, labels: o?.labels, buckets: o?.buckets, unit: o?.unit, aggregate: o?.aggregate, native: o?.native });
     if (problem !== undefined) throw new PipemeterError(problem.code, problem.message);
     return familyDef({ ...o, type });
   }
@@ -371,11 +388,15 @@ export class Meter {
     const problem = this.names.collision(def);
     if (problem !== undefined) throw new PipemeterError(problem.code, `${problem.message} (registering from ${owner})`);
     const o = this.overrides[def.name];
+    if (o?.native !== undefined) {
+      const native = familyProblem({ ...def, native: o.native });
+      if (native !== undefined) throw new PipemeterError(native.code, `families.${def.name}: ${native.message}`);
+    }
     // pipemeter's own families are bounded by construction (one series per family, reason or version):
     // a small meter-wide cap must not fold them, or the overflow counter would overflow into itself.
     const own = def.domain === 'self' || def.domain === 'cluster';
     const cap = own ? Infinity : (o?.maxSeries ?? maxSeries ?? this.maxSeries);
-    const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets }, this.ctx);
+    const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets, native: o?.native }, this.ctx);
     // A family without labels has exactly one series: it starts at 0. A sidecar or cluster family is started by the
     // part that writes it, so a library meter never shows it.
     // A family a cluster primary learns from a worker: its series come and go with the workers that write them.

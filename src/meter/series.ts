@@ -1,4 +1,5 @@
 /** Series cells: the mutable numbers a bound handle writes to and the renderer reads. */
+import { NativeBuckets, type NativeSpec } from './native.js';
 
 export interface Exemplar {
   readonly labels: Readonly<Record<string, string>>;
@@ -21,6 +22,8 @@ export interface CounterSeries extends SeriesBase {
   readonly kind: 'counter';
   value: number;
   exemplar: Exemplar | undefined;
+  /** Unix milliseconds when the series was created: the protobuf exposition's created timestamp. */
+  readonly created: number;
 }
 
 export interface GaugeSeries extends SeriesBase {
@@ -37,6 +40,10 @@ export interface HistogramSeries extends SeriesBase {
   count: number;
   /** One exemplar per bucket slot, the latest. */
   readonly exemplars: (Exemplar | undefined)[];
+  /** Native buckets beside the classic ones, for a family with `native` set (see native.ts for their layout). */
+  readonly native: NativeBuckets | undefined;
+  /** Unix milliseconds when the series was created: the protobuf exposition's created timestamp. */
+  readonly created: number;
 }
 
 export type Series = CounterSeries | GaugeSeries | HistogramSeries;
@@ -58,6 +65,7 @@ class CounterCell extends Cell implements CounterSeries {
   declare readonly kind: 'counter';
   value = 0;
   exemplar: Exemplar | undefined = undefined;
+  readonly created = Date.now();
 }
 (CounterCell.prototype as { kind: string }).kind = 'counter';
 
@@ -73,10 +81,13 @@ class HistogramCell extends Cell implements HistogramSeries {
   sum = 0;
   count = 0;
   readonly exemplars: (Exemplar | undefined)[];
-  constructor(labelValues: readonly string[], bucketCount: number) {
+  readonly native: NativeBuckets | undefined;
+  readonly created = Date.now();
+  constructor(labelValues: readonly string[], bucketCount: number, native: NativeSpec | undefined) {
     super(labelValues);
     this.counts = new Array<number>(bucketCount + 1).fill(0);
     this.exemplars = new Array<Exemplar | undefined>(bucketCount + 1).fill(undefined);
+    this.native = native === undefined ? undefined : new NativeBuckets(native);
   }
 }
 (HistogramCell.prototype as { kind: string }).kind = 'histogram';
@@ -89,8 +100,8 @@ export function newGaugeSeries(labelValues: readonly string[]): GaugeSeries {
   return new GaugeCell(labelValues);
 }
 
-export function newHistogramSeries(labelValues: readonly string[], bucketCount: number): HistogramSeries {
-  return new HistogramCell(labelValues, bucketCount);
+export function newHistogramSeries(labelValues: readonly string[], bucketCount: number, native?: NativeSpec): HistogramSeries {
+  return new HistogramCell(labelValues, bucketCount, native);
 }
 
 /** bucketIndex returns the slot of the first upper bound >= v (the +Inf slot when none is). */

@@ -1,5 +1,6 @@
 /** The rules a family declaration must pass, as one pure function: the meter and the sidecar config both ask it. */
-import { type FamilyDef, type GaugeAggregate, type MetricType, type MetricUnit, gaugeAggregates, idLikeLabel } from '../catalog/index.js';
+import { type FamilyDef, type GaugeAggregate, type MetricType, type MetricUnit, type NativeHistogramOptions, gaugeAggregates, idLikeLabel } from '../catalog/index.js';
+import { nativeProblem } from './native.js';
 
 /** A family as declared by a user: in code (meter.counter()) or in the sidecar config (`families:`). */
 export interface FamilyDeclaration {
@@ -11,10 +12,12 @@ export interface FamilyDeclaration {
   unit?: MetricUnit;
   /** Gauges only: how a cluster primary merges the workers' values. */
   aggregate?: unknown;
+  /** Histograms: native buckets too (`true` or their options). */
+  native?: unknown;
 }
 
 export interface FamilyProblem {
-  code: 'E_FAMILY_NAME' | 'E_FAMILY_HELP' | 'E_FAMILY_LABEL' | 'E_FAMILY_BUCKETS' | 'E_FAMILY_AGGREGATE' | 'E_FAMILY_DUPLICATE' | 'E_FAMILY_COLLISION';
+  code: 'E_FAMILY_NAME' | 'E_FAMILY_HELP' | 'E_FAMILY_LABEL' | 'E_FAMILY_BUCKETS' | 'E_FAMILY_AGGREGATE' | 'E_FAMILY_NATIVE' | 'E_FAMILY_DUPLICATE' | 'E_FAMILY_COLLISION';
   message: string;
   /** The family it collides with, for a duplicate or a collision. */
   other?: ExposedFamily;
@@ -82,15 +85,22 @@ export function familyProblem(d: FamilyDeclaration): FamilyProblem | undefined {
       return problem('E_FAMILY_AGGREGATE', `gauge "${name}": aggregate "per-worker" adds a "worker" label in the primary, and the gauge already has one; rename the label`);
     }
   }
+  if (d.native !== undefined && type !== 'histogram') {
+    return problem('E_FAMILY_NATIVE', `${type} "${name}": only histograms have native buckets; remove native or make it a histogram`);
+  }
+  const native = nativeProblem(d.native);
+  if (native !== undefined) return problem('E_FAMILY_NATIVE', `histogram "${name}": ${native}`);
   return undefined;
 }
 
 /** familyDef builds the definition of a valid declaration; call familyProblem first. */
 export function familyDef<L extends string>(
-  d: FamilyDeclaration & { name: string; help: string; labels?: readonly L[]; buckets?: readonly number[]; aggregate?: GaugeAggregate },
+  d: FamilyDeclaration & { name: string; help: string; labels?: readonly L[]; buckets?: readonly number[]; aggregate?: GaugeAggregate; native?: boolean | NativeHistogramOptions },
 ): FamilyDef<L> {
-  const def: FamilyDef<L> = { name: d.name, help: d.help, type: d.type, labels: d.labels ?? [], domain: 'custom', unit: d.unit, buckets: d.buckets };
-  return d.aggregate === undefined ? def : { ...def, aggregate: d.aggregate };
+  let def: FamilyDef<L> = { name: d.name, help: d.help, type: d.type, labels: d.labels ?? [], domain: 'custom', unit: d.unit, buckets: d.buckets };
+  if (d.aggregate !== undefined) def = { ...def, aggregate: d.aggregate };
+  if (d.native !== undefined) def = { ...def, native: d.native };
+  return def;
 }
 
 /** The prefixes of prom-client's default process collectors (`process_cpu_seconds_total`, `nodejs_heap_size_total_bytes`, ...), which a meter exposes by default. */

@@ -1,7 +1,7 @@
 /** The sidecar's YAML configuration: typed settings with defaults in one place, validated once with file:line:col for every problem. */
 import { isAbsolute, resolve } from 'node:path';
 import { type Node, isMap, isScalar, isSeq } from 'yaml';
-import { type BrokerKind, brokerKinds, catalog } from '../catalog/index.js';
+import { type BrokerKind, type NativeHistogramOptions, brokerKinds, catalog } from '../catalog/index.js';
 import { BUILTIN_PREFIXES, FamilyNames, familyProblem } from '../meter/validate.js';
 import { PipemeterError } from '../shared/errors.js';
 import { DURATION_HINT, SIZE_HINT, parseDuration, parseSize } from '../shared/units.js';
@@ -37,6 +37,8 @@ export interface CustomFamilyConfig {
   help: string;
   labels: string[];
   buckets?: number[];
+  /** Histograms: native buckets too (`native: true`, or `{schema, max_buckets, zero_threshold}`). */
+  native?: boolean | NativeHistogramOptions;
 }
 
 export interface ProbeConfig {
@@ -406,6 +408,7 @@ function family(node: Node, path: string, p: Problems): CustomFamilyConfig | und
         if (n.items.length > configBounds.listItems) return p.add(n, at, `${n.items.length} buckets; at most ${configBounds.listItems} are allowed`);
         out.buckets = n.items.map((i) => (i as { value: number }).value);
       },
+      native: (n, at) => (out.native = nativeSetting(n, at, p)),
     },
     ['name', 'type', 'help'],
   );
@@ -419,12 +422,34 @@ function family(node: Node, path: string, p: Problems): CustomFamilyConfig | und
     p.add(node, `${path}.buckets`, 'a histogram needs buckets, e.g. [0.1, 0.5, 1, 5]');
     return undefined;
   }
-  const problem = familyProblem({ type: f.type, name: f.name, help: f.help, labels: f.labels, buckets: f.buckets });
+  const problem = familyProblem({ type: f.type, name: f.name, help: f.help, labels: f.labels, buckets: f.buckets, native: f.native });
   if (problem !== undefined) {
-    p.add(node, path, problem.message);
+    p.add(node, path, problem.message.replace(/\bnative\.(maxBuckets|zeroThreshold)\b/, (_, k: string) => `native.${k === 'maxBuckets' ? 'max_buckets' : 'zero_threshold'}`));
     return undefined;
   }
   return f;
+}
+
+/** nativeSetting reads `native: true|false` or `native: {schema, max_buckets, zero_threshold}`; familyProblem checks the ranges. */
+function nativeSetting(node: Node, path: string, p: Problems): boolean | NativeHistogramOptions | undefined {
+  if (isScalar(node) && typeof node.value === 'boolean') return node.value;
+  const out: { schema?: number; maxBuckets?: number; zeroThreshold?: number } = {};
+  const num = (n: Node, at: string) => {
+    if (isScalar(n) && typeof n.value === 'number') return n.value;
+    p.add(n, at, `expected a number, got ${describe(n)}`);
+    return undefined;
+  };
+  const before = p.list.length;
+  if (!isMap(node)) {
+    p.add(node, path, `expected true, false or a mapping of schema, max_buckets, zero_threshold, got ${describe(node)}`);
+    return undefined;
+  }
+  fields(node, path, p, {
+    schema: (n, at) => (out.schema = num(n, at)),
+    max_buckets: (n, at) => (out.maxBuckets = num(n, at)),
+    zero_threshold: (n, at) => (out.zeroThreshold = num(n, at)),
+  });
+  return p.list.length > before ? undefined : out;
 }
 
 function probe(node: Node, path: string, p: Problems): ProbeConfig | undefined {

@@ -154,7 +154,7 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
         ? { type: 'counter', labels: f.labels, instrument: meter.counter(base) }
         : f.type === 'gauge'
           ? { type: 'gauge', labels: f.labels, instrument: meter.gauge(base) }
-          : { type: 'histogram', labels: f.labels, instrument: meter.histogram({ ...base, buckets: f.buckets ?? [] }) };
+          : { type: 'histogram', labels: f.labels, instrument: meter.histogram({ ...base, buckets: f.buckets ?? [], native: f.native }) };
     families.set(f.name, fam);
     declared.set(f.name, { type: f.type, labels: f.labels });
   }

@@ -199,8 +199,9 @@ describe('dashboards', () => {
     ]);
     for (const x of section) expect(x.gridPos.y).toBeGreaterThan(row.gridPos.y);
     const exprs = section.flatMap((x) => x.targets.map((t) => t.expr));
-    for (const e of exprs) expect(e).toMatch(/^(histogram_quantile\(0\.\d+, )?\(?sum by \((le, )?job\b/);
-    expect(exprs.filter((e) => e.startsWith('histogram_quantile(')).length).toBe(defaults.quantiles.length);
+    // Quantiles read the native histogram or the classic buckets: `(histogram_quantile(q, sum by (job, ...)) or histogram_quantile(q, sum by (le, job, ...)))`.
+    for (const e of exprs) expect(e).toMatch(/^\(?(histogram_quantile\(0\.\d+, )?\(?sum by \((le, )?job\b/);
+    expect(exprs.filter((e) => e.startsWith('(histogram_quantile(')).length).toBe(defaults.quantiles.length);
     expect(section[2]!.targets[0]!.expr).toContain('status_code=~"5.."');
     expect(section[2]!.links?.map((l) => l.title)).toEqual(['Runbook: HttpServerErrorRateHigh']);
   });
@@ -309,7 +310,7 @@ describe('thresholds are the alerts’ own', () => {
 });
 
 describe('exemplars', () => {
-  const quantileTargets = panels.flatMap((p) => p.targets.filter((t) => t.expr.startsWith('histogram_quantile(')).map((t) => ({ panel: p, t })));
+  const quantileTargets = panels.flatMap((p) => p.targets.filter((t) => /^\(?histogram_quantile\(/.test(t.expr)).map((t) => ({ panel: p, t })));
 
   it('every histogram_quantile query says whether it asks for exemplars: yes over pipeline histograms (job ids), no over the scraper’s', () => {
     expect(quantileTargets.length).toBeGreaterThan(10);

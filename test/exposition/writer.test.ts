@@ -73,6 +73,26 @@ describe('ByteWriter', () => {
   });
 });
 
+describe('ByteWriter gaps', () => {
+  it('leaves a place filled later, in order, and the pool gets each chunk back once', () => {
+    const pool = new ChunkPool(64 * 256 * 1024);
+    const w = new ByteWriter(pool);
+    w.text('a');
+    const g1 = w.gap();
+    w.text('b'.repeat(300_000));
+    const g0 = w.gap(); // right after a chunk boundary too
+    w.text('c');
+    w.fill(g1, Buffer.from('[1]'));
+    w.fill(g0, Buffer.from('[0]'));
+    expect(w.result().toString()).toBe('a[1]' + 'b'.repeat(300_000) + '[0]c');
+    expect(w.length).toBe(300_008);
+    const chunks = w.chunks();
+    pool.give(chunks);
+    const taken = [pool.take(), pool.take(), pool.take()];
+    expect(new Set(taken.map((c) => c.buffer)).size).toBe(3);
+  });
+});
+
 describe('ChunkPool', () => {
   const CHUNK = 256 * 1024;
   const isOneOf = (x: Buffer, given: Buffer[]) => given.some((g) => g.buffer === x.buffer);

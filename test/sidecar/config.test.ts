@@ -162,3 +162,27 @@ describe('value readers', () => {
     expect(defaults.limits.jobTtlMs).toBe(24 * 3600 * 1000);
   });
 });
+
+describe('loadConfig: native histograms of declared families', () => {
+  it('reads native: true and native: {schema, max_buckets, zero_threshold}', () => {
+    const c = loadConfig(
+      `families:
+  - { name: a_seconds, type: histogram, help: A., buckets: [1], native: true }
+  - { name: b_seconds, type: histogram, help: B., buckets: [1], native: { schema: 2, max_buckets: 80, zero_threshold: 0.000001 } }
+  - { name: c_seconds, type: histogram, help: C., buckets: [1] }
+`,
+      'n.yaml',
+    );
+    expect(c.families.map((f) => f.native)).toEqual([true, { schema: 2, maxBuckets: 80, zeroThreshold: 0.000001 }, undefined]);
+  });
+
+  it.each([
+    ['native on a counter', '{ name: x_total, type: counter, help: X., native: true }', 'f.yaml:2:5: families[0]: counter "x_total": only histograms have native buckets; remove native or make it a histogram'],
+    ['a schema out of range', '{ name: x_seconds, type: histogram, help: X., buckets: [1], native: { schema: 9 } }', 'f.yaml:2:5: families[0]: histogram "x_seconds": native.schema must be an integer from -4 to 8 (each power of two split into 2^schema buckets; 3 is a factor of 1.09 per bucket)'],
+    ['too many buckets', '{ name: x_seconds, type: histogram, help: X., buckets: [1], native: { max_buckets: 5000 } }', 'f.yaml:2:5: families[0]: histogram "x_seconds": native.max_buckets must be an integer from 1 to 1000; 160 is the default'],
+    ['an unknown native key', '{ name: x_seconds, type: histogram, help: X., buckets: [1], native: { factor: 1.1 } }', 'f.yaml:2:75: families[0].native.factor: unknown key; known keys: schema, max_buckets, zero_threshold'],
+    ['native not a boolean or mapping', '{ name: x_seconds, type: histogram, help: X., buckets: [1], native: yes }', 'f.yaml:2:73: families[0].native: expected true, false or a mapping of schema, max_buckets, zero_threshold, got "yes"'],
+  ])('%s', (_what, family, want) => {
+    expect(problemsOf(`families:\n  - ${family}\n`)).toContain(want);
+  });
+});

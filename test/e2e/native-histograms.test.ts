@@ -6,6 +6,8 @@
  * dashboard query over a histogram has data in both worlds.
  */
 import { createSocket } from 'node:dgram';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +58,9 @@ describeWithTools(['prometheus'], 'native histograms through a real Prometheus, 
   let meter: Meter;
   let server: MetricsServer | undefined;
   let sidecar: RunningSidecar | undefined;
+  /** A node:http service behind meter.http(), asked a few routes five times a second, so the HTTP rules and panels have data. */
+  let api: Server | undefined;
+  let calls: NodeJS.Timeout | undefined;
   const proms: { on?: Tool; off?: Tool } = {};
   const urls = { on: '', off: '' };
   const samples: number[] = [];
@@ -78,18 +83,29 @@ describeWithTools(['prometheus'], 'native histograms through a real Prometheus, 
     meter.scraper('spotify', { itemTypes: ['track'] });
     meter.pipeline('crawl', { stages: ['embedding'] });
     server = await meter.serve({ port: 0, host: '127.0.0.1' });
+    const apiServer = (api = createServer(
+      meter.http({ route: (req) => (req.url === '/broken' ? '/broken' : '/items/:id') }).wrap((req, res) => {
+        res.statusCode = req.url === '/broken' ? 500 : 200;
+        res.end('ok');
+      }),
+    ));
+    await new Promise<void>((resolve) => apiServer.listen(0, '127.0.0.1', () => resolve()));
+    const paths = ['/items/1', '/items/2', '/broken'];
+    let n = 0;
+    calls = setInterval(() => void fetch(`http://127.0.0.1:${(apiServer.address() as AddressInfo).port}${paths[n++ % paths.length]}`).then((r) => r.text(), () => undefined), 200);
     sidecar = await startSidecar(loadConfig(sidecarYaml, 'native.yaml'), { metricsPort: 0, ingestPort: 0, statsdPort: 0, metricsHost: '127.0.0.1' });
 
     const targets = `['127.0.0.1:${server.port}']`;
     const sidecarTarget = `['${new URL(sidecar.metricsUrl).host}']`;
     writeFileSync(join(dir, 'recording.yml'), files.find((f) => f.path === 'deploy/prometheus/rules/recording.yml')!.content);
+    // The jobs the shipped rules read (settings.jobs): the library as a worker, the sidecar as pipemeter.
     writeFileSync(
       join(dir, 'prometheus.yml'),
       `global: { scrape_interval: 1s, evaluation_interval: 1s }
 rule_files: [recording.yml]
 scrape_configs:
-  - { job_name: library, static_configs: [{ targets: ${targets} }] }
-  - { job_name: sidecar, static_configs: [{ targets: ${sidecarTarget} }] }
+  - { job_name: pipemeter-workers, static_configs: [{ targets: ${targets} }] }
+  - { job_name: pipemeter, static_configs: [{ targets: ${sidecarTarget} }] }
 `,
     );
     for (const world of ['on', 'off'] as const) {
@@ -158,7 +174,9 @@ scrape_configs:
   }, 150_000);
 
   afterAll(async () => {
-    await Promise.all([proms.on?.stop(), proms.off?.stop(), server?.close(), sidecar?.close()]);
+    clearInterval(calls);
+    api?.closeAllConnections();
+    await Promise.all([new Promise((resolve) => (api === undefined ? resolve(undefined) : api.close(resolve))), proms.on?.stop(), proms.off?.stop(), server?.close(), sidecar?.close()]);
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 
@@ -172,15 +190,15 @@ scrape_configs:
     expect(await query('on', 'probe_latency_seconds_bucket')).toEqual([]);
     expect(await query('on', 'probe_latency_seconds_count')).toEqual([]);
     // And the sidecar's catalog histograms (ingest, StatsD) and declared native family arrived native too.
-    expect((await query('on', 'pipeline_stage_duration_seconds{job="sidecar",stage="transcription",outcome="success"}'))[0]!.histogram![1].count).toBe('3');
-    expect((await query('on', 'upload_size_bytes{job="sidecar"}'))[0]!.histogram).toBeDefined();
+    expect((await query('on', 'pipeline_stage_duration_seconds{job="pipemeter",stage="transcription",outcome="success"}'))[0]!.histogram![1].count).toBe('3');
+    expect((await query('on', 'upload_size_bytes{job="pipemeter"}'))[0]!.histogram).toBeDefined();
   });
 
   it('with the feature off, nothing changed: classic buckets, _count and _sum, no native sample', async () => {
     expect(await query('off', 'probe_latency_seconds')).toEqual([]);
     expect((await query('off', 'probe_latency_seconds_bucket')).length).toBe(stageSeconds.length + 1);
     expect((await query('off', 'probe_latency_seconds_count'))[0]!.value![1]).toBe(String(SAMPLES));
-    expect((await query('off', 'pipeline_stage_duration_seconds_count{job="sidecar",stage="transcription",outcome="success"}'))[0]!.value![1]).toBe('3');
+    expect((await query('off', 'pipeline_stage_duration_seconds_count{job="pipemeter",stage="transcription",outcome="success"}'))[0]!.value![1]).toBe('3');
   });
 
   it(`histogram_quantile(q, sum by (le) (rate(...))) on the native series is within ${MAX_ERROR * 100} % at p50, p95 and p99; the classic buckets are reported beside it`, async () => {
@@ -229,7 +247,7 @@ scrape_configs:
 
   it('exemplars ride on the native histogram too: the job ids of the stage observations', async () => {
     const now = Date.now() / 1000;
-    const res = await fetch(`${urls.on}/api/v1/query_exemplars?query=${encodeURIComponent('pipeline_stage_duration_seconds{job="library"}')}&start=${now - 600}&end=${now + 60}`);
+    const res = await fetch(`${urls.on}/api/v1/query_exemplars?query=${encodeURIComponent('pipeline_stage_duration_seconds{job="pipemeter-workers"}')}&start=${now - 600}&end=${now + 60}`);
     const body = (await res.json()) as { data: { seriesLabels: Record<string, string>; exemplars: { labels: Record<string, string> }[] }[] };
     const ids = body.data.flatMap((s) => s.exemplars.map((e) => e.labels.job_id));
     expect(ids.length).toBeGreaterThan(0);

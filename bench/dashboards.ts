@@ -6,14 +6,13 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FamilyDef, catalog } from '../src/catalog/index.js';
 import { dashboards } from '../src/deploy/grafana.js';
 import { dashboardUids } from '../src/deploy/grafana-ids.js';
 import { defaults } from '../src/deploy/settings.js';
-import { fmt, machine, median, spread } from './lib.js';
+import { fmt, freePort, machine, median, spread } from './lib.js';
 
 const DAYS = 30;
 const STEP_S = 30; // the shipped scrape interval
@@ -102,17 +101,6 @@ async function writeData(file: string, end: number, families: readonly FamilyDef
   await write('# EOF\n');
   await new Promise<void>((r) => out.end(r));
   return { series, samples: series * steps };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
 }
 
 interface PanelQuery {

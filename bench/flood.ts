@@ -7,12 +7,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { fmt, machine } from './lib.js';
+import { fmt, freePort, machine } from './lib.js';
 
 const NAMES = Number(process.env.FLOOD_NAMES ?? 5_000_000);
 const DELIVERIES = Number(process.env.FLOOD_DELIVERIES ?? 2_500_000);
@@ -28,17 +27,6 @@ process.on('exit', () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 function spawnLogged(cmd: string, args: string[]): { child: ChildProcess; log: () => string } {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -67,7 +55,9 @@ writeFileSync(
   join(dir, 'pipemeter.yaml'),
   `listeners:\n  metrics: { host: 127.0.0.1, port: ${metricsPort} }\n  ingest: { port: ${ingestPort} }\npipelines:\n  crawl: { firecrawl: true }\n# Default limits, but one client sends everything: the per-address rate is lifted.\nlimits: { rate: { per_second: 10000000, burst: 10000000 } }\n`,
 );
-const sidecar = spawnLogged(process.execPath, [main, 'serve', '--config', join(dir, 'pipemeter.yaml')]);
+/** Node flags for the sidecar alone (FLOOD_SIDECAR_NODE_FLAGS, e.g. "--max-old-space-size=160"), as an operator sets NODE_OPTIONS. */
+const nodeFlags = (process.env.FLOOD_SIDECAR_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const sidecar = spawnLogged(process.execPath, [...nodeFlags, main, 'serve', '--config', join(dir, 'pipemeter.yaml')]);
 await waitFor('the sidecar', () => (/ingest on/.test(sidecar.log()) ? true : undefined));
 const pid = sidecar.child.pid!;
 const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
@@ -176,12 +166,13 @@ sidecar.child.kill('SIGTERM');
 prom.child.kill('SIGTERM');
 
 const minutesOf = (s: number) => (s >= 120 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
+const heapUsed = v('nodejs_heap_size_used_bytes') / 2 ** 20;
 const report = `# Flood benchmark
 
 Issue 19's flood: ${fmt(NAMES)} distinct scraper names and ${fmt(NAMES)} distinct pipeline names as NDJSON events, and
 ${fmt(DELIVERIES)} Firecrawl deliveries (${fmt(2 * DELIVERIES)} dedup keys), into \`pipemeter serve\` with its default
 limits (500 scraper and 100 pipeline handles, 10 000 series a family, 100 000 dedup keys; the per-address rate lifted),
-while Prometheus scrapes it every second (timeout 1 s). ${machine()}; ${minutesOf(seconds)} (${phases.join(', ')}).
+while Prometheus scrapes it every second (timeout 1 s). Node flags of the sidecar: ${nodeFlags.length === 0 ? 'none' : `\`${nodeFlags.join(' ')}\``}. ${machine()}; ${minutesOf(seconds)} (${phases.join(', ')}).
 Before issue 19, 1 000 000 pipeline names took RSS from 79 to 803 MB, and about 6 400 000 to 5.9 GB with Prometheus
 showing the target down.
 
@@ -190,7 +181,7 @@ showing the target down.
 | sidecar RSS before the flood (baseline) | ${idle.toFixed(0)} MiB |
 | RSS during the flood, sampled each second: median, max | ${[...rss].sort((a, b) => a - b)[rss.length >> 1]?.toFixed(0)} MiB, ${Math.max(...rss).toFixed(0)} MiB |
 | peak RSS (VmHWM) | **${peak.toFixed(0)} MiB** (${(peak / idle).toFixed(1)}x the baseline; ceiling ${RSS_CEILING_MIB} MiB) |
-| RSS at the end | ${kibSafe(rss[rss.length - 1])} MiB |
+| RSS at the end | ${kibSafe(rss[rss.length - 1])} MiB (V8 heap in use, garbage not yet collected included: ${heapUsed.toFixed(0)} MiB) |
 | scrapes by Prometheus during the flood | ${scrapes}, **${failed} failed**, slowest ${(slowest * 1000).toFixed(0)} ms (Prometheus's scrape_duration_seconds) |
 | /metrics answered to this process (gzip), once a second: p50, p99, max | ${pct(0.5).toFixed(0)} ms, ${pct(0.99).toFixed(0)} ms, ${sortedOwn[sortedOwn.length - 1]!.toFixed(0)} ms (${ownScrapes.length} scrapes) |
 | folds counted (scraper_items_created_total, pipeline_items_total) | ${fmt(v('pipemeter_series_overflow_total{metric="scraper_items_created_total"}'))}, ${fmt(v('pipemeter_series_overflow_total{metric="pipeline_items_total"}'))} |

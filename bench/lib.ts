@@ -1,4 +1,5 @@
 /** Benchmark helpers: time-bounded loops, repeated rounds, medians and ratios against a baseline run in the same process. */
+import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 
 export interface Measure {
@@ -81,4 +82,16 @@ export function table(rows: readonly Row[]): string {
     );
   }
   return out.join('\n');
+}
+
+/** freePort asks the kernel for a free TCP port on loopback (for a server a benchmark starts in another process). */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
 }

@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,7 @@ import protobuf from 'protobufjs';
 import { Random } from '../src/demo/random.js';
 import { createMeter } from '../src/index.js';
 import type { HistogramSeries } from '../src/meter/series.js';
-import { type Row, fmt, machine, median, opsPerSecond, table, timeOnce } from './lib.js';
+import { fmt, freePort, machine, median, opsPerSecond, table, timeOnce, type Row } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const MS = Number(process.env.BENCH_MS ?? 300);
@@ -41,17 +40,6 @@ const LOG_VALUES = logNormal(4096, 7);
 
 function which(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,6 +3,7 @@ import { grafanaFiles } from './grafana.js';
 import { prometheusConfig } from './prometheus.js';
 import type { Settings } from './settings.js';
 import { toYaml } from './yaml.js';
+import { SIDECAR_NODE_OPTIONS } from './sidecar-runtime.js';
 
 /** The compose services' names, images and ports; targets in the generated configs are these names. */
 export const composeDefaults = {
@@ -63,6 +64,7 @@ function compose(s: Settings) {
         image: c.images.sidecar,
         working_dir: '/app',
         command: ['node', 'dist/cli/main.js', 'serve', '--config', '/etc/pipemeter/pipemeter.yaml'],
+        environment: { NODE_OPTIONS: SIDECAR_NODE_OPTIONS },
         volumes: ['../..:/app:ro', './pipemeter.yaml:/etc/pipemeter/pipemeter.yaml:ro'],
         ports: [local(p.metrics), local(p.ingest), local(p.statsd, '/udp')],
         healthcheck: {

@@ -4,6 +4,7 @@ import { alertRuleGroups } from './alerts.js';
 import { recordingRuleGroups } from './rules.js';
 import type { Settings } from './settings.js';
 import { toYaml } from './yaml.js';
+import { SIDECAR_MEMORY, SIDECAR_NODE_OPTIONS } from './sidecar-runtime.js';
 
 /** The Kubernetes knobs beside the shared Settings: names, images, mount paths. */
 export interface KubernetesSettings {
@@ -116,13 +117,14 @@ function deployment(k: KubernetesSettings) {
               name: 'pipemeter',
               image: k.sidecarImage,
               args: ['serve', '--config', `${k.configDir}/${CONFIG_KEY}`],
+              env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
               ports: [
                 { name: 'metrics', containerPort: k.ports.metrics, protocol: 'TCP' },
                 { name: 'ingest', containerPort: k.ports.ingest, protocol: 'TCP' },
               ],
               readinessProbe: probe('/readyz', 10),
               livenessProbe: probe('/healthz', 20),
-              resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+              resources: { requests: { cpu: '50m', memory: SIDECAR_MEMORY.request }, limits: { memory: SIDECAR_MEMORY.limit } },
               securityContext: { runAsNonRoot: true, runAsUser: SIDECAR_UID, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
               volumeMounts: [
                 { name: 'pipemeter-config', mountPath: `${k.configDir}/${CONFIG_KEY}`, subPath: CONFIG_KEY, readOnly: true },

@@ -69,6 +69,10 @@ describe('deploy/compose', () => {
     expect(readCommitted('.gitignore')).toMatch(/deploy\/compose\/secrets\//);
   });
 
+  it('the sidecar runs with the same Node heap cap as in Kubernetes', () => {
+    expect((services.pipemeter as { environment?: Record<string, string> }).environment?.NODE_OPTIONS).toMatch(/^--max-old-space-size=\d+$/);
+  });
+
   it('every named volume is declared', () => {
     const named = Object.values(services).flatMap((s) => (s.volumes as string[]).map((v) => v.split(':')[0]!).filter((v) => !v.startsWith('.')));
     expect(named.sort()).toEqual(Object.keys(compose.volumes).sort());

@@ -43,6 +43,9 @@ const OPEN: Record<string, string[]> = {
   reason: ['label_value_too_long'],
   metric: ['scraper_items_created_total'],
   source: ['events'],
+  method: ['GET', 'POST'],
+  route: ['/items/:id', '/'],
+  status_code: ['200', '500'],
 };
 /** Relative event rates by outcome, so failures are rare as they are in a healthy fleet. */
 const WEIGHT: Record<string, number> = { completed: 20, failed: 0.1, cancelled: 0.1, abandoned: 0.05, success: 1, failure: 0.02, rejected: 0.01 };
@@ -93,6 +96,25 @@ async function writeData(file: string, end: number, families: readonly FamilyDef
           return { key: `${f.name}${fmtLabels(l)}`, next: () => (v += Math.floor(rand() * 2 * w + rand())) };
         }),
       );
+    } else if (f.type === 'histogram') {
+      // A histogram as the classic series Prometheus stores from a text scrape (typed unknown, so each part keeps its
+      // name): cumulative buckets, count and sum, each step's increments a function of (step, set, bucket).
+      const bounds = [...(f.buckets ?? []), Infinity];
+      const inc = (t: number, set: number, b: number) => ((t * 2654435761 + set * 40503 + b * 69069) >>> 0) % (b % 3 === 0 ? 3 : 2);
+      const upTo = (t: number, set: number, i: number) => bounds.slice(0, i + 1).reduce((n, _b, j) => n + inc(t, set, j), 0);
+      const mid = (j: number) => (j === 0 ? bounds[0]! / 2 : j === bounds.length - 1 ? bounds[j - 1]! * 1.5 : (bounds[j - 1]! + bounds[j]!) / 2);
+      const running = (step: (t: number) => number) => {
+        let v = 0;
+        return (t: number) => (v += step(t));
+      };
+      const le = (b: number) => (b === Infinity ? '+Inf' : String(b));
+      await family(`${f.name}_bucket`, 'unknown', sets.flatMap((l, set) => bounds.map((b, i) => ({ key: `${f.name}_bucket${fmtLabels({ ...l, le: le(b) })}`, next: running((t) => upTo(t, set, i)) }))));
+      await family(`${f.name}_count`, 'unknown', sets.map((l, set) => ({ key: `${f.name}_count${fmtLabels(l)}`, next: running((t) => upTo(t, set, bounds.length - 1)) })));
+      await family(
+        `${f.name}_sum`,
+        'unknown',
+        sets.map((l, set) => ({ key: `${f.name}_sum${fmtLabels(l)}`, next: running((t) => bounds.reduce((n, _b, j) => n + inc(t, set, j) * mid(j), 0)) })),
+      );
     } else {
       const stamp = f.name.endsWith('_timestamp_seconds');
       await family(f.name, 'gauge', sets.map((l) => ({ key: `${f.name}${fmtLabels(l)}`, next: (t) => (stamp ? t - Math.floor(rand() * 600) : Math.floor(rand() * 8)) })));
@@ -131,7 +153,7 @@ async function main(): Promise<void> {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`bench dashboards: needs ${tool} on PATH (Debian package prometheus)`);
   }
   const queries = fleetQueries();
-  const families = catalog.filter((f) => f.type !== 'histogram' && queries.some((q) => q.expr.includes(f.name)));
+  const families = catalog.filter((f) => queries.some((q) => q.expr.includes(f.name)));
   const dir = mkdtempSync(join(tmpdir(), 'pipemeter-bench-dashboards-'));
   let prom: ChildProcess | undefined;
   try {

@@ -51,3 +51,23 @@ export const heapOf = (i: number) => 1000 * (i + 1);
 
 /** wait resolves after ms. */
 export const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * scrapesWhileBlocked sends `block()` to a worker and scrapes `url` every 100 ms until `back` settles (4.8 s at the
+ * most): the answer time of each scrape, in milliseconds.
+ */
+export async function scrapesWhileBlocked(url: string, block: () => void, back: Promise<unknown>): Promise<number[]> {
+  let done = false;
+  void back.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  const t0 = performance.now();
+  block();
+  const during: number[] = [];
+  while (!done && performance.now() - t0 < 4800) {
+    during.push((await scrape(url)).ms);
+    await wait(100);
+  }
+  return during;
+}

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Meter, type MetricsServer, createMeter } from '../../src/index.js';
-import { expectedTotals, heapOf, sample, scrape, until, wait, workerFixture } from '../helpers/cluster.js';
+import { expectedTotals, heapOf, sample, scrape, scrapesWhileBlocked, until, wait, workerFixture } from '../helpers/cluster.js';
 import { builtCli } from '../helpers/tools.js';
 
 /** message resolves with the thread's next application message that has `key`. */
@@ -93,15 +93,7 @@ describe('worker_threads: four threads, the main thread primary', () => {
   it('a thread blocked for 5 s does not delay a scrape, and its changes arrive once it is back', async () => {
     const blocked = threads[0]!;
     const back = message<{ unblocked: boolean }>(blocked, 'unblocked', 20_000);
-    let done = false;
-    void back.then(() => (done = true));
-    const t0 = performance.now();
-    blocked.postMessage({ cmd: 'block', ms: 5000 });
-    const during: number[] = [];
-    while (!done && performance.now() - t0 < 4800) {
-      during.push((await scrape(server.url)).ms);
-      await wait(100);
-    }
+    const during = await scrapesWhileBlocked(server.url, () => blocked.postMessage({ cmd: 'block', ms: 5000 }), back);
     expect((await back).unblocked).toBe(true);
     const med = [...during].sort((a, b) => a - b)[during.length >> 1]!;
     console.log(`threads: scrape while a thread is blocked for 5 s: ${during.length} scrapes, median ${med.toFixed(1)} ms, max ${Math.max(...during).toFixed(1)} ms`);

@@ -6,7 +6,7 @@ import { type ChildProcess, fork as forkChild } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Meter, type MetricsServer, createMeter } from '../../src/index.js';
-import { expectedTotals, heapOf, sample, scrape, until, wait, workerFixture } from '../helpers/cluster.js';
+import { expectedTotals, heapOf, sample, scrape, scrapesWhileBlocked, until, wait, workerFixture } from '../helpers/cluster.js';
 import { lintedExpositions } from '../helpers/exposition.js';
 import { builtCli } from '../helpers/tools.js';
 
@@ -129,15 +129,7 @@ describe('node:cluster: four forked workers, one primary', () => {
     for (let i = 0; i < 10; i++) idle.push((await scrape(server.url)).ms);
     const blocked = workers[0]!;
     const back = message<{ unblocked: boolean }>(blocked, 'unblocked', 20_000);
-    let done = false;
-    void back.then(() => (done = true));
-    const t0 = performance.now();
-    blocked.send({ cmd: 'block', ms: 5000 });
-    const during: number[] = [];
-    while (!done && performance.now() - t0 < 4800) {
-      during.push((await scrape(server.url)).ms);
-      await wait(100);
-    }
+    const during = await scrapesWhileBlocked(server.url, () => blocked.send({ cmd: 'block', ms: 5000 }), back);
     expect((await back).unblocked).toBe(true);
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
     console.log(`cluster: scrape while a worker is blocked for 5 s: ${during.length} scrapes, median ${med(during).toFixed(1)} ms, max ${Math.max(...during).toFixed(1)} ms (idle median ${med(idle).toFixed(1)} ms)`);

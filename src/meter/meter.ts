@@ -174,6 +174,8 @@ export class Meter {
     this.logger = opts.logger ?? ((m) => console.warn(m));
     this.registry = new Registry();
     this.guardRegistry();
+    const cluster = opts.cluster === undefined ? undefined : normalizeCluster(opts.cluster);
+    this.clusterRole = cluster?.role;
     this.ctx = {
       error: (reason) => this.error(reason),
       overflow: (name) => this.catalog.seriesOverflow.inc({ metric: name }),
@@ -187,8 +189,7 @@ export class Meter {
     for (const reason of instrumentationErrorReasons) this.catalog.instrumentationErrors.zero({ reason });
     for (const { family } of this.families.values()) this.startOverflowAtZero(family.def);
     this.catalog.buildInfo.set({ version: VERSION }, 1);
-    const clusterWorker = opts.cluster === 'worker' || (typeof opts.cluster === 'object' && opts.cluster?.role === 'worker');
-    if (opts.defaultMetrics ?? !clusterWorker) {
+    if (opts.defaultMetrics ?? this.clusterRole !== 'worker') {
       this.collectingDefaults = true;
       try {
         collectDefaultMetrics({ register: this.registry });
@@ -196,8 +197,6 @@ export class Meter {
         this.collectingDefaults = false;
       }
     }
-    const cluster = opts.cluster === undefined ? undefined : normalizeCluster(opts.cluster);
-    this.clusterRole = cluster?.role;
     this.link = cluster === undefined ? undefined : cluster.role === 'primary' ? this.startPrimary(cluster) : this.startWorker(cluster);
   }
 
@@ -396,7 +395,10 @@ export class Meter {
     // a small meter-wide cap must not fold them, or the overflow counter would overflow into itself.
     const own = def.domain === 'self' || def.domain === 'cluster';
     const cap = own ? Infinity : (o?.maxSeries ?? maxSeries ?? this.maxSeries);
-    const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets, native: o?.native }, this.ctx);
+    // Cluster batches carry classic buckets only: in a cluster meter a histogram keeps no native buckets, so a primary
+    // never answers a protobuf scrape with native histograms its workers' observations never reached.
+    const native = this.clusterRole === undefined ? o?.native : false;
+    const family = new MetricFamily(def, { maxSeries: cap, buckets: o?.buckets, native }, this.ctx);
     // A family without labels has exactly one series: it starts at 0. A sidecar or cluster family is started by the
     // part that writes it, so a library meter never shows it.
     // A family a cluster primary learns from a worker: its series come and go with the workers that write them.

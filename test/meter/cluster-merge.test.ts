@@ -209,6 +209,20 @@ describe('merging', () => {
   });
 });
 
+describe('native histograms in a cluster', () => {
+  it('are off in both roles: the primary exposes what the batches carry, classic buckets with their counts', async () => {
+    const p = primary();
+    const w = worker(p, { flushIntervalMs: 10_000 });
+    w.pipeline('video', { stages: ['download'] }).job('j-1').stageObserved('download', 2.5);
+    expect(await w.flush()).toBe(true);
+    const merged = p.getFamily('pipeline_stage_duration_seconds')!;
+    // The catalog's duration histograms keep native buckets elsewhere; here neither meter has them.
+    expect([merged.native, w.getFamily('pipeline_stage_duration_seconds')!.native]).toEqual([undefined, undefined]);
+    expect(sample(await p.metrics(), 'pipeline_stage_duration_seconds_count{pipeline="video",stage="download",outcome="success"}')).toBe(1);
+    expect(createMeter({ defaultMetrics: false }).getFamily('pipeline_stage_duration_seconds')!.native).toBeDefined();
+  });
+});
+
 describe('expiry in a worker', () => {
   it('keeps a counter series until its primary has what it recorded, then lets it go', async () => {
     const p = primary();

@@ -136,9 +136,7 @@ export class MetricFamily<L extends string = string> {
    * from the first scrape. Past the cap it does nothing: no value was recorded, so nothing is folded or counted.
    */
   zero(values: readonly string[]): void {
-    const s = this.lookup(values);
-    if (s !== undefined) s.pinned = true;
-    else if (this.series.size < this.maxSeries) this.seriesFor(values, true);
+    this.bindable(values);
   }
 
   /** valuesOf reads a label object into label values in label order; undefined (and counted) when one is not a string. */
@@ -168,24 +166,25 @@ export class MetricFamily<L extends string = string> {
    * seriesOf resolves a label object; undefined (and counted) when a label is missing or not a string.
    * The hot path: one Map.get per label on interned strings, no key string built.
    */
-  seriesOf(labels: LabelSet<L> | undefined): Series | undefined {
+  seriesOf(labels: LabelSet<L> | undefined, create = true): Series | undefined {
     const names = this.labelNames;
     const n = names.length;
-    if (n === 0) return this.seriesFor(names as readonly string[]);
-    if (labels === null || typeof labels !== 'object') return this.invalid();
+    if (n === 0) return create ? this.seriesFor(names as readonly string[]) : undefined;
+    if (labels === null || typeof labels !== 'object') return create ? this.invalid() : undefined;
     let node = this.index;
     for (let i = 0; i < n - 1; i++) {
       const v = labels[names[i]!];
-      if (typeof v !== 'string') return this.invalid();
+      if (typeof v !== 'string') return create ? this.invalid() : undefined;
       const next = node.get(v) as Index | undefined;
-      if (next === undefined) return this.create(labels);
+      if (next === undefined) return create ? this.create(labels) : undefined;
       node = next;
     }
     const v = labels[names[n - 1]!];
-    if (typeof v !== 'string') return this.invalid();
+    if (typeof v !== 'string') return create ? this.invalid() : undefined;
     const s = node.get(v) as Series | undefined;
-    return s !== undefined ? s : this.create(labels);
+    return s !== undefined || !create ? s : this.create(labels);
   }
+
 
   private create(labels: LabelSet<L>): Series | undefined {
     // valuesOf sizes the array up front (a pushed-to array keeps spare capacity, which every series would carry) and

@@ -269,8 +269,8 @@ export function httpMiddleware(inst: HttpInstruments, o: CheckedHttpOptions, ctx
       inFlight.dec();
       const seconds = (performance.now() - start) / 1000;
       const status_code = statusLabel(res);
-      const labels = { method, route: route(req), status_code };
-      duration.observe(hasStatics ? { ...statics, ...labels } : labels, seconds);
+      const r = route(req);
+      duration.observe(hasStatics ? { ...statics, method, route: r, status_code } : { method, route: r, status_code }, seconds);
     });
   };
 

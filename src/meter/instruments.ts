@@ -21,16 +21,14 @@ export type ExemplarLabels = Readonly<Record<string, string>>;
 
 /**
  * BoundCounter holds its series cell: inc() is a field update, not a label lookup. A handle bound past the family's
- * series cap holds the overflow series and `folds` names its family: each write through it is a fold, counted.
+ * series cap is a Folding one (below): it holds the overflow series, and each write through it is a fold, counted.
  */
 export class BoundCounter {
   constructor(
     readonly series: CounterSeries,
-    private readonly ctx: FamilyContext,
-    private readonly folds?: string,
+    protected readonly ctx: FamilyContext,
   ) {}
   inc(n = 1, exemplar?: ExemplarLabels): void {
-    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     incCounter(this.series, n, this.ctx, exemplar);
   }
   get value(): number {
@@ -41,15 +39,12 @@ export class BoundCounter {
 export class BoundGauge {
   constructor(
     readonly series: GaugeSeries,
-    private readonly ctx: FamilyContext,
-    private readonly folds?: string,
+    protected readonly ctx: FamilyContext,
   ) {}
   set(v: number): void {
-    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     setGauge(this.series, v, this.ctx);
   }
   inc(n = 1): void {
-    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     addGauge(this.series, n, this.ctx);
   }
   dec(n = 1): void {
@@ -67,11 +62,9 @@ export class BoundHistogram {
   constructor(
     readonly series: HistogramSeries,
     private readonly upperBounds: Float64Array,
-    private readonly ctx: FamilyContext,
-    private readonly folds?: string,
+    protected readonly ctx: FamilyContext,
   ) {}
   observe(v: number, exemplar?: ExemplarLabels): void {
-    if (this.folds !== undefined) this.ctx.overflow(this.folds);
     observeHistogram(this.series, this.upperBounds, v, this.ctx, exemplar);
   }
   /** startTimer returns a function that observes the seconds elapsed since, and returns them. */
@@ -82,6 +75,58 @@ export class BoundHistogram {
       this.observe(s, exemplar);
       return s;
     };
+  }
+}
+
+/**
+ * The handles of a family's overflow series, what a name past a cap records through: each write is a fold, counted in
+ * `pipemeter_series_overflow_total` under `folds` (the family's name). Subclasses, so the other handles' writes carry
+ * no check for it.
+ */
+class FoldingBoundCounter extends BoundCounter {
+  constructor(
+    series: CounterSeries,
+    ctx: FamilyContext,
+    private readonly folds: string,
+  ) {
+    super(series, ctx);
+  }
+  override inc(n = 1, exemplar?: ExemplarLabels): void {
+    this.ctx.overflow(this.folds);
+    super.inc(n, exemplar);
+  }
+}
+
+class FoldingBoundGauge extends BoundGauge {
+  constructor(
+    series: GaugeSeries,
+    ctx: FamilyContext,
+    private readonly folds: string,
+  ) {
+    super(series, ctx);
+  }
+  override set(v: number): void {
+    this.ctx.overflow(this.folds);
+    super.set(v);
+  }
+  override inc(n = 1): void {
+    this.ctx.overflow(this.folds);
+    super.inc(n);
+  }
+}
+
+class FoldingBoundHistogram extends BoundHistogram {
+  constructor(
+    series: HistogramSeries,
+    upperBounds: Float64Array,
+    ctx: FamilyContext,
+    private readonly folds: string,
+  ) {
+    super(series, upperBounds, ctx);
+  }
+  override observe(v: number, exemplar?: ExemplarLabels): void {
+    this.ctx.overflow(this.folds);
+    super.observe(v, exemplar);
   }
 }
 
@@ -106,6 +151,10 @@ abstract class Instrument<L extends string, B> {
    * family's series cap it is the overflow handle: binding counts nothing, each write through it counts a fold.
    */
   labels(labels: LabelSet<L>): B {
+    // A label set bound before: one walk of the family's index, no array built, no label checked again.
+    const known = this.family.seriesOf(labels, false);
+    const cached = known === undefined ? undefined : this.bound.get(known);
+    if (cached !== undefined) return cached;
     const values = this.family.valuesOf(labels);
     if (values === undefined) return this.bind(undefined);
     const s = this.family.bindable(values);
@@ -127,7 +176,8 @@ abstract class Instrument<L extends string, B> {
 
 export class Counter<L extends string = string> extends Instrument<L, BoundCounter> {
   protected bind(series: CounterSeries | undefined, folds?: string): BoundCounter {
-    return new BoundCounter(series ?? newCounterSeries([]), this.family.ctx, folds);
+    const cell = series ?? newCounterSeries([]);
+    return folds === undefined ? new BoundCounter(cell, this.family.ctx) : new FoldingBoundCounter(cell, this.family.ctx, folds);
   }
   inc(labels: LabelSet<L>, n = 1, exemplar?: ExemplarLabels): void {
     const s = this.family.seriesOf(labels);
@@ -137,7 +187,8 @@ export class Counter<L extends string = string> extends Instrument<L, BoundCount
 
 export class Gauge<L extends string = string> extends Instrument<L, BoundGauge> {
   protected bind(series: GaugeSeries | undefined, folds?: string): BoundGauge {
-    return new BoundGauge(series ?? newGaugeSeries([]), this.family.ctx, folds);
+    const cell = series ?? newGaugeSeries([]);
+    return folds === undefined ? new BoundGauge(cell, this.family.ctx) : new FoldingBoundGauge(cell, this.family.ctx, folds);
   }
   set(labels: LabelSet<L>, v: number): void {
     const s = this.family.seriesOf(labels);
@@ -158,12 +209,9 @@ export class Gauge<L extends string = string> extends Instrument<L, BoundGauge> 
 
 export class Histogram<L extends string = string> extends Instrument<L, BoundHistogram> {
   protected bind(series: HistogramSeries | undefined, folds?: string): BoundHistogram {
-    return new BoundHistogram(
-      series ?? newHistogramSeries([], this.family.upperBounds.length),
-      this.family.upperBounds,
-      this.family.ctx,
-      folds,
-    );
+    const cell = series ?? newHistogramSeries([], this.family.upperBounds.length);
+    const { upperBounds, ctx } = this.family;
+    return folds === undefined ? new BoundHistogram(cell, upperBounds, ctx) : new FoldingBoundHistogram(cell, upperBounds, ctx, folds);
   }
   observe(labels: LabelSet<L>, v: number, exemplar?: ExemplarLabels): void {
     const s = this.family.seriesOf(labels);

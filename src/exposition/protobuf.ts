@@ -172,8 +172,11 @@ function labelNames(f: MetricFamily): Buffer[] {
   let names = labelNamesCache.get(f);
   if (names === undefined) {
     names = f.labelNames.map((n) => {
-      const b = Buffer.from(n, 'utf8');
-      return Buffer.concat([Buffer.from([tag(1, LEN), b.length]), b]);
+      // The Scratch writer's own length prefix: a varint, so a name of 128 bytes or more is framed right too.
+      const w = new Scratch();
+      w.byte(tag(1, LEN));
+      w.string(n);
+      return Buffer.from(w.buf.subarray(0, w.pos));
     });
     labelNamesCache.set(f, names);
   }

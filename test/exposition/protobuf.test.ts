@@ -91,6 +91,14 @@ describe('protobuf exposition', () => {
     expect(byName.has('unused_total')).toBe(false);
   });
 
+  it('frames a label name of 128 bytes or more with a varint length', async () => {
+    const m = createMeter({ service: 'pb', defaultMetrics: false });
+    const name = `l${'a'.repeat(199)}`;
+    m.counter({ name: 'long_label_total', help: 'A long label name.', labels: [name] }).inc({ [name]: 'v' });
+    const family = decodeDelimited(await protobufOf(m)).find((f) => f.name === 'long_label_total')!;
+    expect(family.metric.map((x) => x.label.map((l) => [l.name, l.value]))).toEqual([[[name, 'v']]]);
+  });
+
   it('writes native buckets beside the classic ones: schema, zero bucket, spans and deltas of both signs', async () => {
     const m = createMeter({ defaultMetrics: false });
     const h = m.histogram({ name: 'delta_seconds', help: 'Signed.', labels: ['k'], buckets: [-1, 0, 1, 10], native: true });

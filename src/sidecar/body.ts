@@ -2,6 +2,7 @@
  * Request bodies of the ingest listener, read with bounds: the size after decoding, the bytes held at once per client
  * address and in total, and the time a body may take to arrive. Every refusal has its code, status and reason.
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type Gunzip, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
@@ -161,4 +162,18 @@ export function readBody(req: IncomingMessage, opts: BodyOptions, inFlight: InFl
 
 function gone(): BodyRefusal {
   return refusal(400, 'E_ABORTED', 'aborted', 'the client closed the connection before the body was whole');
+}
+
+/** utf8Lines splits a body (NDJSON, a StatsD datagram) on "\n" bytes (never inside a UTF-8 sequence); a line that is not UTF-8 is undefined. */
+export function utf8Lines(body: Buffer): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  let start = 0;
+  while (start <= body.length) {
+    let end = body.indexOf(10, start);
+    if (end < 0) end = body.length;
+    const line = body.subarray(start, end);
+    out.push(isUtf8(line) ? line.toString('utf8') : undefined);
+    start = end + 1;
+  }
+  return out;
 }

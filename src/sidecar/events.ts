@@ -234,6 +234,11 @@ export const MIN_INSTANT_MS = Date.UTC(2000, 0, 1);
 /** How far after the sidecar's clock an instant may be: clocks of other hosts run a little ahead. */
 export const MAX_FUTURE_MS = 3600_000;
 
+/** isPlausibleMs: an instant (Unix ms) an event or a restored record may hold, from 2000 to an hour after `now`. */
+export function isPlausibleMs(ms: number, now: number): boolean {
+  return ms >= MIN_INSTANT_MS && ms <= now + MAX_FUTURE_MS;
+}
+
 export type InstantResult = { ok: true; ms: number } | { ok: false; reason: 'invalid_event' | 'implausible_time'; message: string };
 
 const epochRe = /^\d{1,20}(\.\d{1,9})?$/;
@@ -268,12 +273,12 @@ export function parseInstant(v: unknown, now: number): InstantResult {
     if (Number.isNaN(ms)) return syntax();
   } else return syntax();
   const latest = now + MAX_FUTURE_MS;
-  if (ms >= MIN_INSTANT_MS && ms <= latest && Number.isFinite(ms)) return { ok: true, ms };
+  if (isPlausibleMs(ms, now) && Number.isFinite(ms)) return { ok: true, ms };
   const implausible = (message: string): InstantResult => ({ ok: false, reason: 'implausible_time', message });
   if (epoch !== undefined && ms > latest) {
     for (const [unit, per] of [['milliseconds', 1e3], ['microseconds', 1e6], ['nanoseconds', 1e9]] as const) {
       const asUnit = epoch * (1000 / per);
-      if (asUnit >= MIN_INSTANT_MS && asUnit <= latest) {
+      if (isPlausibleMs(asUnit, now)) {
         return implausible(`${show(v)} looks like ${unit} since the epoch (${iso(asUnit)}); send seconds (${epoch / per}) or RFC 3339`);
       }
     }

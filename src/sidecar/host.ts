@@ -12,7 +12,7 @@ import { PipemeterError } from '../shared/errors.js';
 import { type ConnectionLimits, type SidecarConfig, configBounds, loadConfig, resolvePaths } from './config.js';
 import { DEFAULT_CONFIG_YAML } from './default-config.js';
 import { type Sidecar, type SidecarDeps, createSidecar } from './sidecar.js';
-import { NotRegularFile, readRegularFile } from './state.js';
+import { NotRegularFile, readRegularFile } from '../shared/files.js';
 import { procNetAddress, udpSocketDrops } from './statsd.js';
 
 export interface StartSidecarOptions {

@@ -5,7 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Meter } from '../meter/meter.js';
 import type { Logger } from '../shared/errors.js';
 import { type CustomInstrument, applyEvent, applyFirecrawl } from './apply.js';
-import { type BodyOptions, InFlight, readBody } from './body.js';
+import { type BodyOptions, InFlight, readBody, utf8Lines } from './body.js';
 import type { BoundedSet } from './bounded-set.js';
 import { type DeclaredFamily, type RejectReason, parseEvent } from './events.js';
 import { dedupKeys, parseFirecrawl, verifySignature } from './firecrawl.js';
@@ -29,9 +29,8 @@ export interface IngestContext {
   pipelines: ReadonlyMap<string, WebhookPipeline>;
   dedup: BoundedSet;
   now(): number;
-  bodyBytes: number;
-  /** How bodies are read: size, time, and bytes held at once per address and in total; default only bodyBytes bounds them. */
-  body?: BodyOptions;
+  /** How bodies are read: size, time, and bytes held at once per address and in total. */
+  body: BodyOptions;
   /** The Bearer token every ingest request must carry; undefined: none. */
   token?: string;
   /** Requests per client address (token bucket); undefined: unlimited. */
@@ -116,7 +115,7 @@ export function createIngestApp(c: IngestContext): express.Express {
     sendError(res, 415, 'E_MEDIA_TYPE', `Content-Type "${t || '(none)'}" is not accepted; send application/json (one event or an array) or application/x-ndjson (one event per line)`, { accepted: eventMediaTypes });
   };
 
-  const bodyOpts: BodyOptions = c.body ?? { maxBytes: c.bodyBytes, timeoutMs: 30_000, inFlightBytes: Infinity, inFlightBytesPerAddress: Infinity };
+  const bodyOpts = c.body;
   const inFlight = new InFlight(bodyOpts.inFlightBytes, bodyOpts.inFlightBytesPerAddress);
   /** raw reads the body within its bounds into req.body; a refusal is answered (and counted) here, the connection then closed. */
   const raw = (req: Request, res: Response, next: NextFunction) => {
@@ -239,7 +238,8 @@ export function createIngestApp(c: IngestContext): express.Express {
       refuse('firecrawl', 'invalid_json');
       return sendError(res, 400, 'E_INVALID_JSON', `the webhook body is not JSON (${(err as Error).message})`);
     }
-    const parsed = parseFirecrawl(json, p.stages, c.now());
+    const now = c.now();
+    const parsed = parseFirecrawl(json, p.stages, now);
     if (!parsed.ok) {
       refuse('firecrawl', parsed.reason);
       rejectedEvents.firecrawl.inc();
@@ -253,7 +253,7 @@ export function createIngestApp(c: IngestContext): express.Express {
       return res.json({ accepted: false, duplicate: true });
     }
     for (const k of keys) c.dedup.add(k);
-    applyFirecrawl(name, parsed.value, { meter: c.meter, jobs: c.jobs, now: c.now() });
+    applyFirecrawl(name, parsed.value, { meter: c.meter, jobs: c.jobs, now });
     accepted.firecrawl.inc();
     res.json({ accepted: true });
   });
@@ -281,16 +281,3 @@ export function createIngestApp(c: IngestContext): express.Express {
 /** The shape verifySignature accepts; checked on the header alone, before the body is read. */
 const signatureShape = /^\s*sha256=[0-9a-fA-F]{64}\s*$/;
 
-/** utf8Lines splits an NDJSON body on "\n" bytes (never inside a UTF-8 sequence); a line that is not UTF-8 is undefined. */
-function utf8Lines(body: Buffer): (string | undefined)[] {
-  const out: (string | undefined)[] = [];
-  let start = 0;
-  while (start <= body.length) {
-    let end = body.indexOf(10, start);
-    if (end < 0) end = body.length;
-    const line = body.subarray(start, end);
-    out.push(isUtf8(line) ? line.toString('utf8') : undefined);
-    start = end + 1;
-  }
-  return out;
-}

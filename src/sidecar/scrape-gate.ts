@@ -8,7 +8,7 @@
  */
 export class ScrapeGate {
   private rendering = 0;
-  private waiters: (() => void)[] = [];
+  private waiters = new Set<() => void>();
 
   constructor(private readonly maxWaitMs = 1000) {}
 
@@ -25,21 +25,20 @@ export class ScrapeGate {
     if (this.rendering === 0) return undefined;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(done);
-        if (i >= 0) this.waiters.splice(i, 1);
+        this.waiters.delete(done);
         resolve();
       }, this.maxWaitMs);
       const done = () => {
         clearTimeout(timer);
         resolve();
       };
-      this.waiters.push(done);
+      this.waiters.add(done);
     });
   }
 
   private open(): void {
     const waiting = this.waiters;
-    this.waiters = [];
+    this.waiters = new Set();
     for (const done of waiting) done();
   }
 }

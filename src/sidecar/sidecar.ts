@@ -213,7 +213,6 @@ export function createSidecar(config: SidecarConfig, deps: SidecarDeps = {}): Si
     pipelines,
     dedup,
     now: () => clock.now(),
-    bodyBytes: limits.bodyBytes,
     body: { maxBytes: limits.bodyBytes, timeoutMs: limits.bodyTimeoutMs, inFlightBytes: limits.inFlightBytes, inFlightBytesPerAddress: limits.inFlightBytesPerAddress },
     rate: limits.rate,
     token,

@@ -8,7 +8,8 @@ import * as nodeFs from 'node:fs';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { PipemeterError } from '../shared/errors.js';
-import { MAX_FUTURE_MS, MIN_INSTANT_MS, type RejectReason, isName, isJobId } from './events.js';
+import { NotRegularFile, kindOf, readRegularFile } from '../shared/files.js';
+import { type RejectReason, isJobId, isName, isPlausibleMs } from './events.js';
 import { dedupDigest, dedupKeyRe } from './firecrawl.js';
 import type { JobRecord } from './jobs.js';
 
@@ -30,17 +31,6 @@ export interface SidecarFs {
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = nodeFs.constants;
 
-/** kindOf names what a path is when it is not a regular file. */
-function kindOf(st: nodeFs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
-export class NotRegularFile extends Error {}
 
 /**
  * openExclusive creates a new file for writing, mode 0600: O_EXCL fails on anything already at the path, O_NOFOLLOW on
@@ -48,26 +38,6 @@ export class NotRegularFile extends Error {}
  */
 export async function openExclusive(path: string): Promise<nodeFs.promises.FileHandle> {
   return nodeFs.promises.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-}
-
-/**
- * readRegularFile reads a small file whole: a FIFO, a device or a directory is refused at once (O_NONBLOCK: opening a
- * FIFO with no writer returns instead of hanging, and fstat then refuses it), and so is a file over maxBytes.
- */
-export function readRegularFile(path: string, maxBytes: number): { text: string; mode: number } {
-  const fd = nodeFs.openSync(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-  try {
-    const st = nodeFs.fstatSync(fd);
-    if (!st.isFile()) throw new NotRegularFile(`it is ${kindOf(st)}, not a regular file`);
-    if (st.size > maxBytes) throw new NotRegularFile(`it holds ${st.size} bytes, over the ${maxBytes} allowed`);
-    const buf = Buffer.alloc(maxBytes + 1);
-    let n = 0;
-    for (let r = 1; r > 0 && n <= maxBytes; n += r) r = nodeFs.readSync(fd, buf, n, buf.length - n, null);
-    if (n > maxBytes) throw new NotRegularFile(`it holds over the ${maxBytes} bytes allowed`);
-    return { text: buf.subarray(0, n).toString('utf8'), mode: st.mode };
-  } finally {
-    nodeFs.closeSync(fd);
-  }
 }
 
 export const nodeSidecarFs: SidecarFs = {
@@ -179,23 +149,21 @@ export interface StateSummary {
   brokenAt?: number;
 }
 
-/** inRange: an instant a restored record may hold, by the rules of ingest (from 2000 to an hour after the clock). */
-const inRange = (v: unknown, now: number): v is number => typeof v === 'number' && v >= MIN_INSTANT_MS && v <= now + MAX_FUTURE_MS;
+/** The instants of a restored job: createdAt always, the others when the job had them. */
+const JOB_TIMES = ['createdAt', 'queuedAt', 'startedAt', 'initiatedAt'] as const;
 
 /** jobRecord validates one restored job, as ingest validates the event that made it; a reason when it is refused. */
 export function jobRecord(v: unknown, now: number): JobRecord | RejectReason {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'invalid_event';
   const r = v as Record<string, unknown>;
   if (!isName(r.pipeline) || !isJobId(r.id) || (r.failedStage !== undefined && !isName(r.failedStage))) return 'invalid_event';
-  for (const k of ['queuedAt', 'startedAt', 'initiatedAt'] as const) if (r[k] !== undefined && typeof r[k] !== 'number') return 'invalid_event';
-  if (typeof r.createdAt !== 'number') return 'invalid_event';
-  if (!inRange(r.createdAt, now)) return 'implausible_time';
-  for (const k of ['queuedAt', 'startedAt', 'initiatedAt'] as const) if (r[k] !== undefined && !inRange(r[k], now)) return 'implausible_time';
+  if (r.createdAt === undefined) return 'invalid_event';
+  // Every type first, then every range (by the rules of ingest): a record with both faults is invalid_event.
+  for (const k of JOB_TIMES) if (r[k] !== undefined && typeof r[k] !== 'number') return 'invalid_event';
+  for (const k of JOB_TIMES) if (r[k] !== undefined && !isPlausibleMs(r[k] as number, now)) return 'implausible_time';
   // A fresh object of the known fields only: nothing else of the file reaches the table.
-  const rec: JobRecord = { pipeline: r.pipeline, id: r.id, createdAt: r.createdAt };
-  if (r.queuedAt !== undefined) rec.queuedAt = r.queuedAt as number;
-  if (r.startedAt !== undefined) rec.startedAt = r.startedAt as number;
-  if (r.initiatedAt !== undefined) rec.initiatedAt = r.initiatedAt as number;
+  const rec = { pipeline: r.pipeline, id: r.id } as JobRecord;
+  for (const k of JOB_TIMES) if (r[k] !== undefined) rec[k] = r[k] as number;
   if (r.failedStage !== undefined) rec.failedStage = r.failedStage as string;
   return rec;
 }

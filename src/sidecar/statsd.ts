@@ -3,6 +3,8 @@ import { isUtf8 } from 'node:buffer';
 import { findFamily } from '../catalog/index.js';
 import type { MetricFamily } from '../meter/family.js';
 import type { AnyInstrument, Meter } from '../meter/meter.js';
+import { utf8Lines } from './body.js';
+import { MAX_EVENT_VALUE } from './events.js';
 
 /** Why a StatsD line was refused: the `reason` label of `pipemeter_ingest_rejected_total{source="statsd"}`. */
 export const statsdRejectReasons = [
@@ -65,12 +67,6 @@ const RESOLVE_CACHE_MAX = 10_000;
 const CACHED_NAME_MAX = 256;
 /** A sampled timer observes 1/rate times; this caps it, so `@0.0001` cannot stall the loop. */
 const MAX_REPLICAS = 1000;
-/**
- * The largest magnitude a line may add to a counter, observe, or move a gauge by (after its sample rate): past 2^53 it
- * is not exact, and a few such would carry a counter or a histogram's sum to +Inf. A gauge set takes any finite value.
- */
-const MAX_LINE_VALUE = Number.MAX_SAFE_INTEGER;
-
 const nameRe = /^[^:|@#\s]+$/;
 const numberRe = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const types: Record<string, StatsdType | 'unsupported'> = { c: 'c', g: 'g', ms: 'ms', h: 'h', d: 'd', s: 'unsupported' };
@@ -119,8 +115,9 @@ export function parseStatsdLine(line: string): StatsdParsed {
     if (t === 'c' && value < 0) return fail('invalid_value', `counter ${name} got ${raw}; counters only go up`);
     const accumulates = t !== 'g' || signed;
     const scaled = t === 'c' ? value / rate : t === 'ms' ? value / 1000 : value;
-    if (accumulates && Math.abs(scaled) > MAX_LINE_VALUE) {
-      return fail('invalid_value', `value ${show(raw)}${t === 'c' && rate !== 1 ? ` at sample rate ${rate}` : ''} is over ${MAX_LINE_VALUE}, past which it is not exact and sums overflow to +Inf`);
+    // The events' bound (past 2^53 a value is not exact, and a few would carry a sum to +Inf); a gauge set takes any finite value.
+    if (accumulates && Math.abs(scaled) > MAX_EVENT_VALUE) {
+      return fail('invalid_value', `value ${show(raw)}${t === 'c' && rate !== 1 ? ` at sample rate ${rate}` : ''} is over ${MAX_EVENT_VALUE}, past which it is not exact and sums overflow to +Inf`);
     }
     samples.push({ name, type: t, value, delta: t === 'g' && signed, rate, tags });
   }
@@ -277,17 +274,13 @@ export class StatsdIngest {
       this.reject('packet_too_large', `a ${buf.length}-byte datagram is over statsd.max_packet (${this.config.maxPacketBytes}); send smaller packets`);
       return;
     }
-    const whole = isUtf8(buf);
-    for (let start = 0; start <= buf.length; ) {
-      let end = buf.indexOf(10, start);
-      if (end < 0) end = buf.length;
-      const bytes = buf.subarray(start, end);
-      start = end + 1;
-      if (!whole && !isUtf8(bytes)) {
+    const lines = isUtf8(buf) ? buf.toString('utf8').split('\n') : utf8Lines(buf);
+    for (const raw of lines) {
+      if (raw === undefined) {
         this.reject('invalid_utf8', 'a line is not valid UTF-8; send metric names, values and tags as UTF-8');
         continue;
       }
-      const line = bytes.toString('utf8').trim();
+      const line = raw.trim();
       if (line === '') continue;
       const parsed = parseStatsdLine(line);
       if (!parsed.ok) {

@@ -96,7 +96,7 @@ describe('protobuf exposition', () => {
     const name = `l${'a'.repeat(199)}`;
     m.counter({ name: 'long_label_total', help: 'A long label name.', labels: [name] }).inc({ [name]: 'v' });
     const family = decodeDelimited(await protobufOf(m)).find((f) => f.name === 'long_label_total')!;
-    expect(family.metric.map((x) => x.label.map((l) => [l.name, l.value]))).toEqual([[[name, 'v']]]);
+    expect(family.metric.map((x) => (x.label ?? []).map((l) => [l.name, l.value]))).toEqual([[[name, 'v']]]);
   });
 
   it('writes native buckets beside the classic ones: schema, zero bucket, spans and deltas of both signs', async () => {

@@ -15,9 +15,9 @@ import {
   loadState,
   nodeSidecarFs,
   openExclusive,
-  readRegularFile,
   stateChunks,
 } from '../../src/sidecar/state.js';
+import { readRegularFile } from '../../src/shared/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pipemeter-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

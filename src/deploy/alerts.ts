@@ -20,7 +20,7 @@ import {
   statsdDatagramsDropped,
 } from '../catalog/index.js';
 import { DENOMINATOR_FLOOR, histogramObservations, histogramQuantile, jobsMatcher, oneOf, own, ownMatchers, quantileTag, ratio, selector, sumBy, targetJobs } from './promql.js';
-import { type AlertingRule, type RuleGroup, httpErrorRatioRecord, quantileRecord, sloErrorRatioRecord } from './rules.js';
+import { type AlertingRule, HTTP_REQUESTS, type RuleGroup, httpErrorRatioRecord, httpRequestRates, quantileRecord, sloErrorRatioRecord } from './rules.js';
 import type { AlertKnobs, BurnWindow, Settings } from './settings.js';
 
 /** How to handle an alert: the sections of its runbook entry. */
@@ -31,8 +31,11 @@ export interface Runbook {
   fix: string[];
 }
 
+/** The alert groups, in the order of the rule file: one `pipemeter-<group>-alerts` group each. */
+export const ALERT_GROUPS = ['scraper', 'targets', 'pipeline', 'http', 'slo', 'self'] as const;
+
 export interface AlertDef {
-  group: 'scraper' | 'targets' | 'pipeline' | 'http' | 'slo' | 'self';
+  group: (typeof ALERT_GROUPS)[number];
   rule: AlertingRule;
   runbook: Runbook;
 }
@@ -350,9 +353,7 @@ function pipelineAlerts(s: Settings): Draft[] {
 /** HTTP servers instrumented with meter.http(), by job: two services may share a route template. */
 function httpAlerts(s: Settings): Draft[] {
   const { errorRate } = s.http;
-  const count = `${httpServerRequestDuration.name}_count`;
-  const all = sumBy(['job'], `rate(${own(s, count)}[${errorRate.window}])`);
-  const errors = sumBy(['job'], `rate(${own(s, count, { status_code: '~5..' })}[${errorRate.window}])`);
+  const { all, errors } = httpRequestRates(['job'], errorRate.window, ownMatchers(s));
   return [
     {
       group: 'http',
@@ -369,7 +370,7 @@ function httpAlerts(s: Settings): Draft[] {
           `(status 5xx), at ${errorRate.minRequestsPerSecond} request/s or more, so a few failures of an idle service do not fire it. ` +
           '4xx answers are the client\'s and do not count; neither do requests the client dropped before an answer (`status_code=""`).',
         look: [
-          `sum by (route, method, status_code) (rate(${selector(count, { job: '<job>', status_code: '~5..' })}[${errorRate.window}]))`,
+          `sum by (route, method, status_code) (rate(${selector(HTTP_REQUESTS, { job: '<job>', status_code: '~5..' })}[${errorRate.window}]))`,
           `${httpErrorRatioRecord(s.rateWindow)}{job="<job>"}`,
           `${quantileRecord(httpServerRequestDuration, 0.99, s.rateWindow)}{job="<job>"}`,
           `sum by (job) (${httpServerActiveRequests.name}{job="<job>"})`,
@@ -528,6 +529,5 @@ export function alertDefs(s: Settings): AlertDef[] {
 /** alertRuleGroups groups the alerts as they are written to the rules file. */
 export function alertRuleGroups(s: Settings): RuleGroup<AlertingRule>[] {
   const defs = alertDefs(s);
-  const groups: AlertDef['group'][] = ['scraper', 'targets', 'pipeline', 'http', 'slo', 'self'];
-  return groups.map((g) => ({ name: `pipemeter-${g}-alerts`, rules: defs.filter((d) => d.group === g).map((d) => d.rule) }));
+  return ALERT_GROUPS.map((g) => ({ name: `pipemeter-${g}-alerts`, rules: defs.filter((d) => d.group === g).map((d) => d.rule) }));
 }

@@ -31,7 +31,7 @@ import { alertDefs, runbookAnchor } from './alerts.js';
 import { dashboardUids } from './grafana-ids.js';
 import { DATASOURCE_VARIABLE, DS, type PanelSpec, type Query, panels, redBelow, redFrom } from './grafana-panels.js';
 import { histogramIncrease, histogramObservations, histogramQuantile, jobsMatcher, oneOf, quantileTag, ratio, selector, targetJobs } from './promql.js';
-import { httpErrorRatio } from './rules.js';
+import { HTTP_REQUESTS, httpErrorRatio } from './rules.js';
 import type { Settings } from './settings.js';
 import { toJson, toYaml } from './yaml.js';
 
@@ -306,7 +306,7 @@ function scrapersTable(s: Settings): PanelSpec {
 /** The HTTP row: what meter.http() records for each service (job), rate, errors, duration (RED) and requests in flight. */
 function httpRow(s: Settings): PanelSpec[] {
   const match = { job: '~$job' };
-  const count = selector(`${httpServerRequestDuration.name}_count`, match);
+  const count = selector(HTTP_REQUESTS, match);
   return [
     { kind: 'row', title: 'HTTP services' },
     {

@@ -26,21 +26,17 @@ function py(v: unknown, indent = ''): string {
   return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${py(x, inner)},`).join('\n')}\n${indent}}`;
 }
 
-function strings(values: readonly string[]): string {
-  return `(${values.map((s) => JSON.stringify(s)).join(', ')}${values.length === 1 ? ',' : ''})`;
-}
-
 function family(f: FamilyDef): string {
   return py(
     {
       name: f.name,
       help: f.help,
       type: f.type,
-      labels: [...f.labels],
+      labels: f.labels,
       domain: f.domain,
       unit: f.unit,
-      buckets: f.buckets === undefined ? undefined : [...f.buckets],
-      values: f.values === undefined ? undefined : Object.fromEntries(Object.entries(f.values).map(([k, vs]) => [k, [...(vs as readonly string[])]])),
+      buckets: f.buckets,
+      values: f.values,
     },
     '    ',
   );
@@ -59,10 +55,10 @@ export function pythonCatalog(version: string): string {
 
 VERSION = ${JSON.stringify(version)}
 
-SCRAPER_RUN_OUTCOMES = ${strings(scraperRunOutcomes)}
-JOB_OUTCOMES = ${strings(jobOutcomes)}
-STAGE_OUTCOMES = ${strings(stageOutcomes)}
-INSTRUMENTATION_ERROR_REASONS = ${strings(instrumentationErrorReasons)}
+SCRAPER_RUN_OUTCOMES = ${py(scraperRunOutcomes)}
+JOB_OUTCOMES = ${py(jobOutcomes)}
+STAGE_OUTCOMES = ${py(stageOutcomes)}
+INSTRUMENTATION_ERROR_REASONS = ${py(instrumentationErrorReasons)}
 
 # Label names that look like identifiers and would give a family unbounded cardinality.
 ID_LIKE_LABEL = ${JSON.stringify(idLike)}

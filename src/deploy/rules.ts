@@ -71,15 +71,24 @@ export function httpErrorRatioRecord(window: string): string {
   return `${level(httpServerRequestDuration)}:http_server_requests:error_ratio_rate${window}`;
 }
 
+/** The HTTP requests a server answered: the observation count of its request-duration histogram. */
+export const HTTP_REQUESTS = `${httpServerRequestDuration.name}_count`;
+
+/** httpRequestRates are an HTTP server's requests per second, all and those answered 5xx, summed by the given labels. */
+export function httpRequestRates(by: readonly string[], window: string, matchers: Readonly<Record<string, string>> = {}): { all: string; errors: string } {
+  return {
+    all: sumBy(by, `rate(${selector(HTTP_REQUESTS, matchers)}[${window}])`),
+    errors: sumBy(by, `rate(${selector(HTTP_REQUESTS, { ...matchers, status_code: '~5..' })}[${window}])`),
+  };
+}
+
 /**
  * httpErrorRatio is the share of an HTTP server's requests answered 5xx, by the given labels. A route's 5xx series
  * appears only with its first server error, so the numerator falls back to 0 where the route has requests and no
  * error yet: 0, not no data.
  */
 export function httpErrorRatio(by: readonly string[], window: string, matchers: Readonly<Record<string, string>> = {}): string {
-  const count = `${httpServerRequestDuration.name}_count`;
-  const all = sumBy(by, `rate(${selector(count, matchers)}[${window}])`);
-  const errors = sumBy(by, `rate(${selector(count, { ...matchers, status_code: '~5..' })}[${window}])`);
+  const { all, errors } = httpRequestRates(by, window, matchers);
   return ratio(`(${errors} or ${all} * 0)`, all);
 }
 
@@ -145,7 +154,7 @@ function httpRules(s: Settings): RecordingRule[] {
   const f = httpServerRequestDuration;
   const w = s.rateWindow;
   // OpenTelemetry's name: other services' instrumentation writes it too, so these read pipemeter's jobs only.
-  const count = own(s, `${f.name}_count`);
+  const count = own(s, HTTP_REQUESTS);
   return [
     { record: httpRequestsRecord(w), expr: sumBy(['job', 'method', 'route', 'status_code'], `rate(${count}[${w}])`) },
     { record: httpErrorRatioRecord(w), expr: httpErrorRatio(['job', 'route'], w, ownMatchers(s)) },

@@ -8,7 +8,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MetricFamily } from '../meter/family.js';
 import { spansAndDeltas, spansOf } from '../meter/native.js';
 import type { Exemplar, HistogramSeries, Series } from '../meter/series.js';
-import { SLICE_MS } from './render.js';
+import { SLICE_MS, omFamilyName } from './render.js';
 import type { ByteWriter } from './writer.js';
 
 /** MetricType of metrics.proto. */
@@ -265,9 +265,8 @@ function histogram(w: Scratch, f: MetricFamily, s: HistogramSeries): void {
   w.end(at);
 }
 
-/** metric writes one series as a Metric message (without its tag and length) into the scratch buffer. */
-function metric(w: Scratch, f: MetricFamily, s: Series): void {
-  const names = labelNames(f);
+/** metric writes one series as a Metric message (without its tag and length) into the scratch buffer; `names` are its family's encoded label names. */
+function metric(w: Scratch, f: MetricFamily, names: readonly Buffer[], s: Series): void {
   const values = s.labelValues;
   for (let i = 0; i < names.length; i++) {
     w.byte(tag(1, LEN));
@@ -356,9 +355,10 @@ export async function renderFamiliesProtobuf(w: ByteWriter, families: Iterable<M
     if (f.series.size === 0 && f.overflowSeries === undefined) continue;
     const def = f.def;
     const frame = familyStart(w, def.name, def.help, TYPE[def.type]);
+    const names = labelNames(f);
     for (const s of f.series.values()) {
       scratch.pos = 0;
-      metric(scratch, f, s);
+      metric(scratch, f, names, s);
       writeMetric(w);
       if ((++n & 15) === 0 && performance.now() - t0 > sliceMs) {
         await yieldToLoop();
@@ -367,10 +367,10 @@ export async function renderFamiliesProtobuf(w: ByteWriter, families: Iterable<M
     }
     if (f.overflowSeries !== undefined) {
       scratch.pos = 0;
-      metric(scratch, f, f.overflowSeries);
+      metric(scratch, f, names, f.overflowSeries);
       writeMetric(w);
     }
-    const unit = def.unit !== undefined && def.name.replace(/_total$/, '').endsWith('_' + def.unit) ? def.unit : undefined;
+    const unit = def.unit !== undefined && omFamilyName(def.name, def.type).endsWith('_' + def.unit) ? def.unit : undefined;
     familyEnd(w, frame, unit);
   }
 }

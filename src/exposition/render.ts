@@ -3,7 +3,9 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { MetricFamily } from '../meter/family.js';
 import type { ExpositionFormat, ScrapeFormat } from '../meter/meter.js';
 import type { Exemplar, Series } from '../meter/series.js';
-import { ByteWriter, escapeLabelValue } from './writer.js';
+import { ByteWriter, escapeLabelValue, formatNumber } from './writer.js';
+
+export { formatNumber };
 
 /** The text exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0. */
 export type Format = ExpositionFormat;
@@ -14,12 +16,6 @@ export const CONTENT_TYPE: Record<ScrapeFormat, string> = {
   protobuf: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
 };
 
-/** formatNumber writes a sample value as both formats read it. */
-export function formatNumber(v: number): string {
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return '' + v;
-}
 
 
 function escapeHelp(v: string, format: Format): string {
@@ -35,7 +31,7 @@ function exemplarText(e: Exemplar | undefined): string {
 }
 
 /** The family name OpenMetrics declares: a counter's `_total` is a sample suffix, not part of the family name. */
-function omFamilyName(name: string, type: string): string {
+export function omFamilyName(name: string, type: string): string {
   return type === 'counter' && name.endsWith('_total') ? name.slice(0, -6) : name;
 }
 

@@ -126,8 +126,7 @@ export class ByteWriter {
   /** count writes a non-negative integer (a bucket or observation count) digit by digit; other numbers as text. */
   count(n: number): void {
     if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && n === Math.floor(n))) {
-      // Both formats spell infinities +Inf and -Inf; JavaScript's "Infinity" is not a sample value.
-      this.text(n === Infinity ? '+Inf' : n === -Infinity ? '-Inf' : '' + n);
+      this.text(formatNumber(n));
       return;
     }
     let digits = 1;
@@ -213,4 +212,11 @@ export class ByteWriter {
     const c = this.chunks();
     return c.length === 1 ? c[0]! : Buffer.concat(c, this.length);
   }
+}
+
+/** formatNumber writes a sample value as both formats read it: infinities as +Inf and -Inf, not JavaScript's "Infinity". */
+export function formatNumber(v: number): string {
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return '' + v;
 }

@@ -2,7 +2,7 @@
 The timing (run(), stage()) is written once here; each side says how a run, a stage or a finish is recorded."""
 import time
 
-from ._catalog import JOB_OUTCOMES
+from ._catalog import JOB_OUTCOMES, SCRAPER_RUN_OUTCOMES, STAGE_OUTCOMES
 from ._numbers import as_number, to_seconds
 from ._source import source_label
 
@@ -90,8 +90,8 @@ class MeterScraper(ScraperHandle):
         self._items = c["scraper_items_created_total"].family
         self._errors = c["scraper_schema_errors_total"].family
         self._last = c["scraper_last_success_timestamp_seconds"].family
-        self._runs = {o: c["scraper_runs_total"].labels({"scraper": name, "outcome": o}) for o in ("success", "failure")}
-        self._durations = {o: c["scraper_run_duration_seconds"].labels({"scraper": name, "outcome": o}) for o in ("success", "failure")}
+        self._runs = {o: c["scraper_runs_total"].labels({"scraper": name, "outcome": o}) for o in SCRAPER_RUN_OUTCOMES}
+        self._durations = {o: c["scraper_run_duration_seconds"].labels({"scraper": name, "outcome": o}) for o in SCRAPER_RUN_OUTCOMES}
         hosts = [source_label(s) for s in _names("sources", sources)] or [""]
         for item_type in _names("item_types", item_types):
             for host in hosts:
@@ -155,7 +155,7 @@ class MeterPipeline:
         self._items = c["pipeline_items_total"].family
         self._last = c["pipeline_last_success_timestamp_seconds"].family
         for stage in _names("stages", stages):
-            for outcome in ("success", "failure"):
+            for outcome in STAGE_OUTCOMES:
                 self._stages.series_for((name, stage, outcome), True)
             self._failures.series_for((name, stage), True)
 

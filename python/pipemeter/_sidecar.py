@@ -309,7 +309,10 @@ def _message(answer):
 
 
 def _seconds(t):
-    """An instant for an event: epoch seconds, or the value as given (the sidecar says why it refuses it)."""
+    """An instant for an event: now when none is given, else epoch seconds, or the value as given (the sidecar says
+    why it refuses it)."""
+    if t is None:
+        return time.time()
     s = to_seconds(t)
     return s if s is not None else t
 
@@ -340,7 +343,7 @@ class _ClientScraper(ScraperHandle):
         self._send(e)
 
     def record_run(self, outcome, duration_seconds=None, at=None):
-        e = {"type": "scraper_run", "scraper": self.name, "outcome": outcome, "at": time.time() if at is None else _seconds(at)}
+        e = {"type": "scraper_run", "scraper": self.name, "outcome": outcome, "at": _seconds(at)}
         if duration_seconds is not None:
             e["duration_seconds"] = duration_seconds
         self._send(e)
@@ -353,14 +356,14 @@ class _ClientPipeline:
 
     def job_queued(self, job_id, at=None, initiated_at=None):
         """A job entered the queue (sent by the publisher): the sidecar derives queue depth and wait from it."""
-        e = {"type": "job_queued", "pipeline": self.name, "job_id": str(job_id), "at": time.time() if at is None else _seconds(at)}
+        e = {"type": "job_queued", "pipeline": self.name, "job_id": str(job_id), "at": _seconds(at)}
         if initiated_at is not None:
             e["initiated_at"] = _seconds(initiated_at)
         self._send(e)
 
     def job(self, job_id, queued_at=None, initiated_at=None, started_at=None):
         """A job starts: ``job_started`` is sent now; the handle sends its stages and its finish."""
-        started = time.time() if started_at is None else _seconds(started_at)
+        started = _seconds(started_at)
         e = {"type": "job_started", "pipeline": self.name, "job_id": str(job_id), "at": started}
         if queued_at is not None:
             e["queued_at"] = _seconds(queued_at)
@@ -371,7 +374,7 @@ class _ClientPipeline:
 
     def resumed(self, job_id, started_at=None):
         """The handle of a job already started (e.g. a retried task's next attempt): sends no ``job_started``."""
-        return _ClientJob(self, str(job_id), time.time() if started_at is None else _seconds(started_at))
+        return _ClientJob(self, str(job_id), _seconds(started_at))
 
     def record_stage(self, stage, seconds, outcome="success", job_id=None):
         e = {"type": "stage", "pipeline": self.name, "stage": stage, "duration_seconds": seconds}
@@ -385,7 +388,7 @@ class _ClientPipeline:
         """A job finished that this process holds no handle of (e.g. a task revoked before it started). The
         sidecar derives e2e from the times it holds, so ``e2e_seconds`` is not sent; ``duration_seconds`` is used
         only when it never saw the start."""
-        e = {"type": "job_finished", "pipeline": self.name, "job_id": str(job_id), "outcome": outcome, "at": time.time() if at is None else _seconds(at)}
+        e = {"type": "job_finished", "pipeline": self.name, "job_id": str(job_id), "outcome": outcome, "at": _seconds(at)}
         if media_seconds is not None:
             e["media_seconds"] = media_seconds
         if failed_stage is not None:
@@ -406,7 +409,6 @@ class _ClientJob(JobHandle):
         self.pipeline = pipeline
         self.id = job_id
         self._started = started
-        self._done = False
 
     def stage_observed(self, name, seconds, outcome="success"):
         self.pipeline.record_stage(name, seconds, outcome, self.id)
@@ -414,11 +416,10 @@ class _ClientJob(JobHandle):
     def finish(self, outcome, media_seconds=None, failed_stage=None, at=None):
         """Send the finish; the sidecar derives duration, e2e and RTF from the job's times (a second finish is
         counted there as ``duplicate_finish``)."""
-        end = time.time() if at is None else _seconds(at)
+        end = _seconds(at)
         duration = None
         if isinstance(end, float) and isinstance(self._started, float):
             duration = max(0.0, end - self._started)
-        self._done = True
         self.pipeline.record_finished(outcome, duration_seconds=duration, media_seconds=media_seconds, failed_stage=failed_stage, job_id=self.id, at=end)
 
 

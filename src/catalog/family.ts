@@ -1,9 +1,11 @@
 /** Family definitions: the plain data every other layer reads (meter, exposition, rules, dashboards, docs). */
 
-export type MetricType = 'counter' | 'gauge' | 'histogram';
+export const metricTypes = ['counter', 'gauge', 'histogram'] as const;
+export type MetricType = (typeof metricTypes)[number];
 
 /** Base units as OpenMetrics names them; the family name ends with `_<unit>` (before `_total`). */
-export type MetricUnit = 'seconds' | 'bytes' | 'ratio';
+export const metricUnits = ['seconds', 'bytes', 'ratio'] as const;
+export type MetricUnit = (typeof metricUnits)[number];
 
 /**
  * Who emits a family, so generators and `check` know which families a target of a kind should have.

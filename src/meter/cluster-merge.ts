@@ -6,9 +6,10 @@
  *
  * Batches are read as untrusted input: a malformed piece is dropped and counted, never thrown.
  */
-import { type ClusterDropReason, type GaugeAggregate, type MetricType, type MetricUnit, gaugeAggregates } from '../catalog/index.js';
+import { type ClusterDropReason, type GaugeAggregate, type MetricType, type MetricUnit, gaugeAggregates, metricTypes, metricUnits } from '../catalog/index.js';
 import { type FamilyDecl, unnum } from './cluster-protocol.js';
-import type { MetricFamily } from './family.js';
+import { EXEMPLAR_MAX_CHARS, type MetricFamily } from './family.js';
+import { labelNameRe } from './validate.js';
 import type { CounterSeries, Exemplar, GaugeSeries, HistogramSeries, Series } from './series.js';
 
 /** The bounds on what one worker meter may define in the primary; past them its changes are dropped and counted. */
@@ -16,7 +17,6 @@ export const MAX_WORKER_FAMILIES = 1_000;
 export const DEFAULT_MAX_WORKER_SERIES = 100_000;
 
 /** OpenMetrics caps an exemplar's label set at 128 characters (names and values). */
-const EXEMPLAR_MAX_CHARS = 128;
 
 /** What the merger asks of the primary meter. */
 export interface MergeHost {
@@ -349,8 +349,8 @@ export class Merger {
   }
 }
 
-const types: readonly unknown[] = ['counter', 'gauge', 'histogram'];
-const units: readonly unknown[] = ['seconds', 'bytes', 'ratio'];
+const types: readonly unknown[] = metricTypes;
+const units: readonly unknown[] = metricUnits;
 
 /** isDecl checks a family declaration's shape; the primary's own rules judge its content. */
 function isDecl(d: unknown): d is FamilyDecl {
@@ -377,7 +377,7 @@ function exemplarOf(labels: unknown, value: unknown, timestamp: unknown): Exempl
   let chars = 0;
   for (const [k, v] of Object.entries(labels)) {
     // `__`-names are reserved (and `__proto__` would set the object's prototype).
-    if (typeof v !== 'string' || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k) || k.startsWith('__')) return undefined;
+    if (typeof v !== 'string' || !labelNameRe.test(k) || k.startsWith('__')) return undefined;
     chars += k.length + v.length;
     copy[k] = v;
   }

@@ -18,10 +18,10 @@ import {
 export const OVERFLOW = '__overflow__';
 
 /** A UTF-16 surrogate without its other half (String.isWellFormed is ES2024). */
-const loneSurrogateRe = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const loneSurrogateRe = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** OpenMetrics caps an exemplar's label set at 128 UTF-8 characters (names and values). */
-const EXEMPLAR_MAX_CHARS = 128;
+export const EXEMPLAR_MAX_CHARS = 128;
 
 /** What a family reports back to its meter: ignored calls and folded series. */
 export interface FamilyContext {

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP_OTHER_METHOD, httpKnownMethods, httpServerRequestDuration } from '../catalog/index.js';
 import { PipemeterError } from '../shared/errors.js';
-import type { FamilyContext } from './family.js';
+import { type FamilyContext, loneSurrogateRe } from './family.js';
 import type { BoundGauge, Gauge, Histogram } from './instruments.js';
 import { familyProblem } from './validate.js';
 
@@ -58,7 +58,6 @@ const OPTION_KEYS = new Set(['exclude', 'labels', 'route', 'knownMethods']);
 const OWN_LABELS: ReadonlySet<string> = new Set(httpServerRequestDuration.labels);
 /** An HTTP method token (RFC 9110 section 5.6.2). */
 const tokenRe = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const loneSurrogateRe = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function fail(message: string): never {
   throw new PipemeterError('E_HTTP_OPTIONS', `meter.http(): ${message}`);

@@ -24,7 +24,7 @@ export interface FamilyProblem {
 }
 
 const metricNameRe = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const labelNameRe = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+export const labelNameRe = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** familyProblem returns the first rule a declaration breaks, with the fix in its message; undefined when it is valid. */
 export function familyProblem(d: FamilyDeclaration): FamilyProblem | undefined {

@@ -1,5 +1,6 @@
 /** Ingest events: the typed shapes of `POST /v1/events` and the one validator that turns a JSON value into one of them. */
 import { type JobOutcome, type StageOutcome, jobOutcomes, stageOutcomes } from '../catalog/index.js';
+import { loneSurrogateRe } from '../meter/family.js';
 
 /** Why an event or a request was refused: the `reason` label of `pipemeter_ingest_rejected_total`. */
 export const rejectReasons = [
@@ -171,7 +172,6 @@ function text(o: Obj, key: string, max: number): string {
 }
 
 /** A high surrogate without its low half, or a low one without its high half (String.isWellFormed is ES2024). */
-const loneSurrogateRe = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** A lone UTF-16 surrogate ("\ud800") has no UTF-8 form: rendered, it becomes U+FFFD, and two such values would be one series. */
 function loneSurrogate(key: string): string {

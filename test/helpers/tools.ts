@@ -1,7 +1,6 @@
 /** Real binaries for tests: found on PATH, skipped with a reason on a laptop without them, required under CI=true. */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
@@ -90,14 +89,5 @@ export function promtoolCheckMetrics(text: string): { code: number; findings: st
   return { code: r.code, findings: (r.stdout + r.stderr).trim() };
 }
 
-/** freePort asks the kernel for a free loopback port (bind 0, read it, close), for binaries that need a port up front. */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
+/** freePort asks the kernel for a free loopback port, for binaries that need a port up front (the benchmarks' helper). */
+export { freePort } from '../../bench/lib.js';

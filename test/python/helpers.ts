@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
 import { builtCli } from '../helpers/tools.js';
+import { until as poll } from '../e2e/helpers/poll.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const fixtures = join(repoRoot, 'test/python/fixtures');
@@ -131,18 +132,7 @@ export function key(name: string, labels: Record<string, string> = {}): string {
   return `${name}{${l}}`;
 }
 
-/** until polls fn until it returns a value other than undefined, or throws after ms with what it waited for. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000, detail: () => string = () => ''): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last === undefined ? '' : `; last error: ${String(last)}`}\n${detail().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** until is the e2e suite's bounded poll with this suite's defaults: 20 s, every 100 ms, the process log on timeout. */
+export function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000, detail: () => string = () => ''): Promise<T> {
+  return poll(what, fn, { ms, everyMs: 100, detail });
 }
